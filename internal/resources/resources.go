@@ -1,0 +1,121 @@
+// Package resources is the declarative table of the API resources Skiff
+// serves. Adding a built-in resource is one entry in All; the API server,
+// discovery, OpenAPI and the controllers all read this table.
+//
+// It holds data only and may be imported by any package.
+package resources
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Verbs every ordinary resource supports.
+var crudVerbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+
+// Resource describes one served resource in one group version.
+type Resource struct {
+	// Group, Version and Kind of the served form, e.g. apps/v1 Deployment.
+	Group, Version, Kind string
+	// Plural is the path segment ("deployments"); Singular the lower-case kind.
+	Plural, Singular string
+	ShortNames       []string
+	Categories       []string
+	Namespaced       bool
+	// Status and Scale say whether the status and scale subresources exist.
+	Status bool
+	Scale  bool
+	// StorageVersion is the version objects are kept in when the group
+	// serves several versions of the kind (autoscaling HPA); empty means
+	// Version.
+	StorageVersion string
+	// Verbs overrides crudVerbs when set.
+	Verbs []string
+}
+
+// GroupVersion of the served form.
+func (r Resource) GroupVersion() schema.GroupVersion {
+	return schema.GroupVersion{Group: r.Group, Version: r.Version}
+}
+
+// GVK of the served form.
+func (r Resource) GVK() schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind}
+}
+
+// GVR of the served form.
+func (r Resource) GVR() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: r.Group, Version: r.Version, Resource: r.Plural}
+}
+
+// StorageGVK is the group, version and kind objects are stored as.
+func (r Resource) StorageGVK() schema.GroupVersionKind {
+	v := r.StorageVersion
+	if v == "" {
+		v = r.Version
+	}
+	return schema.GroupVersionKind{Group: r.Group, Version: v, Kind: r.Kind}
+}
+
+// AllVerbs returns the verbs the resource supports.
+func (r Resource) AllVerbs() []string {
+	if r.Verbs != nil {
+		return r.Verbs
+	}
+	return crudVerbs
+}
+
+var all = []string{"all"}
+
+// All lists every served resource. Order is the order discovery shows.
+var All = []Resource{
+	// core/v1
+	{Version: "v1", Kind: "Namespace", Plural: "namespaces", ShortNames: []string{"ns"}, Status: true,
+		Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
+	{Version: "v1", Kind: "Pod", Plural: "pods", ShortNames: []string{"po"}, Categories: all, Namespaced: true, Status: true},
+	{Version: "v1", Kind: "Service", Plural: "services", ShortNames: []string{"svc"}, Categories: all, Namespaced: true, Status: true},
+	{Version: "v1", Kind: "Endpoints", Plural: "endpoints", ShortNames: []string{"ep"}, Namespaced: true},
+	{Version: "v1", Kind: "ConfigMap", Plural: "configmaps", ShortNames: []string{"cm"}, Namespaced: true},
+	{Version: "v1", Kind: "Secret", Plural: "secrets", Namespaced: true},
+	{Version: "v1", Kind: "ServiceAccount", Plural: "serviceaccounts", ShortNames: []string{"sa"}, Namespaced: true},
+	{Version: "v1", Kind: "Node", Plural: "nodes", ShortNames: []string{"no"}, Status: true},
+	{Version: "v1", Kind: "Event", Plural: "events", ShortNames: []string{"ev"}, Namespaced: true},
+	// apps/v1
+	{Group: "apps", Version: "v1", Kind: "Deployment", Plural: "deployments", ShortNames: []string{"deploy"}, Categories: all, Namespaced: true, Status: true, Scale: true},
+	{Group: "apps", Version: "v1", Kind: "ReplicaSet", Plural: "replicasets", ShortNames: []string{"rs"}, Categories: all, Namespaced: true, Status: true, Scale: true},
+	{Group: "apps", Version: "v1", Kind: "StatefulSet", Plural: "statefulsets", ShortNames: []string{"sts"}, Categories: all, Namespaced: true, Status: true, Scale: true},
+	{Group: "apps", Version: "v1", Kind: "DaemonSet", Plural: "daemonsets", ShortNames: []string{"ds"}, Categories: all, Namespaced: true, Status: true},
+	// discovery.k8s.io/v1
+	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice", Plural: "endpointslices", Namespaced: true},
+	// batch/v1
+	{Group: "batch", Version: "v1", Kind: "Job", Plural: "jobs", Categories: all, Namespaced: true, Status: true},
+	{Group: "batch", Version: "v1", Kind: "CronJob", Plural: "cronjobs", ShortNames: []string{"cj"}, Categories: all, Namespaced: true, Status: true},
+	// autoscaling: v2 is stored, v1 is served by conversion.
+	{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler", Plural: "horizontalpodautoscalers", ShortNames: []string{"hpa"}, Categories: all, Namespaced: true, Status: true},
+	{Group: "autoscaling", Version: "v1", Kind: "HorizontalPodAutoscaler", Plural: "horizontalpodautoscalers", ShortNames: []string{"hpa"}, Categories: all, Namespaced: true, Status: true, StorageVersion: "v2"},
+	// networking.k8s.io/v1
+	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress", Plural: "ingresses", ShortNames: []string{"ing"}, Namespaced: true, Status: true},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass", Plural: "ingressclasses"},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy", Plural: "networkpolicies", ShortNames: []string{"netpol"}, Namespaced: true},
+	// coordination.k8s.io/v1
+	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Plural: "leases", Namespaced: true},
+	// policy/v1
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget", Plural: "poddisruptionbudgets", ShortNames: []string{"pdb"}, Namespaced: true, Status: true},
+}
+
+func init() {
+	for i := range All {
+		if All[i].Singular == "" {
+			All[i].Singular = lower(All[i].Kind)
+		}
+	}
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
