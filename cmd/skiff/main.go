@@ -1,15 +1,18 @@
+// Command skiff is the single Skiff binary. Invoked as "kubectl" (a
+// symlink) it is kubectl; otherwise it dispatches to its subcommands.
 package main
 
 import (
-	_ "go.etcd.io/etcd/server/v3/embed"
-	_ "k8s.io/api/core/v1"
-	_ "k8s.io/client-go/kubernetes"
-	_ "k8s.io/kubectl/pkg/cmd"
-	_ "k8s.io/component-base/version"
-	_ "github.com/spf13/cobra"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "k8s.io/kube-openapi/pkg/validation/spec"
-	_ "gopkg.in/evanphx/json-patch.v4"
+	"context"
+	"os"
+	"path/filepath"
+
+	"skiff.dev/skiff/internal/cli"
 )
 
-func main() {}
+func main() {
+	if filepath.Base(os.Args[0]) == "kubectl" {
+		os.Exit(cli.RunKubectl(os.Args[1:]))
+	}
+	os.Exit(cli.Execute(context.Background(), os.Args[1:]))
+}

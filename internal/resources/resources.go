@@ -24,6 +24,8 @@ type Resource struct {
 	// Status and Scale say whether the status and scale subresources exist.
 	Status bool
 	Scale  bool
+	// Generation says whether metadata.generation counts spec changes.
+	Generation bool
 	// StorageVersion is the version objects are kept in when the group
 	// serves several versions of the kind (autoscaling HPA); empty means
 	// Version.
@@ -71,7 +73,7 @@ var All = []Resource{
 	// core/v1
 	{Version: "v1", Kind: "Namespace", Plural: "namespaces", ShortNames: []string{"ns"}, Status: true,
 		Verbs: []string{"create", "delete", "get", "list", "patch", "update", "watch"}},
-	{Version: "v1", Kind: "Pod", Plural: "pods", ShortNames: []string{"po"}, Categories: all, Namespaced: true, Status: true},
+	{Version: "v1", Kind: "Pod", Plural: "pods", Generation: true, ShortNames: []string{"po"}, Categories: all, Namespaced: true, Status: true},
 	{Version: "v1", Kind: "Service", Plural: "services", ShortNames: []string{"svc"}, Categories: all, Namespaced: true, Status: true},
 	{Version: "v1", Kind: "Endpoints", Plural: "endpoints", ShortNames: []string{"ep"}, Namespaced: true},
 	{Version: "v1", Kind: "ConfigMap", Plural: "configmaps", ShortNames: []string{"cm"}, Namespaced: true},
@@ -80,26 +82,26 @@ var All = []Resource{
 	{Version: "v1", Kind: "Node", Plural: "nodes", ShortNames: []string{"no"}, Status: true},
 	{Version: "v1", Kind: "Event", Plural: "events", ShortNames: []string{"ev"}, Namespaced: true},
 	// apps/v1
-	{Group: "apps", Version: "v1", Kind: "Deployment", Plural: "deployments", ShortNames: []string{"deploy"}, Categories: all, Namespaced: true, Status: true, Scale: true},
-	{Group: "apps", Version: "v1", Kind: "ReplicaSet", Plural: "replicasets", ShortNames: []string{"rs"}, Categories: all, Namespaced: true, Status: true, Scale: true},
-	{Group: "apps", Version: "v1", Kind: "StatefulSet", Plural: "statefulsets", ShortNames: []string{"sts"}, Categories: all, Namespaced: true, Status: true, Scale: true},
-	{Group: "apps", Version: "v1", Kind: "DaemonSet", Plural: "daemonsets", ShortNames: []string{"ds"}, Categories: all, Namespaced: true, Status: true},
+	{Group: "apps", Version: "v1", Kind: "Deployment", Plural: "deployments", Generation: true, ShortNames: []string{"deploy"}, Categories: all, Namespaced: true, Status: true, Scale: true},
+	{Group: "apps", Version: "v1", Kind: "ReplicaSet", Plural: "replicasets", Generation: true, ShortNames: []string{"rs"}, Categories: all, Namespaced: true, Status: true, Scale: true},
+	{Group: "apps", Version: "v1", Kind: "StatefulSet", Plural: "statefulsets", Generation: true, ShortNames: []string{"sts"}, Categories: all, Namespaced: true, Status: true, Scale: true},
+	{Group: "apps", Version: "v1", Kind: "DaemonSet", Plural: "daemonsets", Generation: true, ShortNames: []string{"ds"}, Categories: all, Namespaced: true, Status: true},
 	// discovery.k8s.io/v1
 	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice", Plural: "endpointslices", Namespaced: true},
 	// batch/v1
-	{Group: "batch", Version: "v1", Kind: "Job", Plural: "jobs", Categories: all, Namespaced: true, Status: true},
-	{Group: "batch", Version: "v1", Kind: "CronJob", Plural: "cronjobs", ShortNames: []string{"cj"}, Categories: all, Namespaced: true, Status: true},
+	{Group: "batch", Version: "v1", Kind: "Job", Plural: "jobs", Generation: true, Categories: all, Namespaced: true, Status: true},
+	{Group: "batch", Version: "v1", Kind: "CronJob", Plural: "cronjobs", Generation: true, ShortNames: []string{"cj"}, Categories: all, Namespaced: true, Status: true},
 	// autoscaling: v2 is stored, v1 is served by conversion.
 	{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler", Plural: "horizontalpodautoscalers", ShortNames: []string{"hpa"}, Categories: all, Namespaced: true, Status: true},
 	{Group: "autoscaling", Version: "v1", Kind: "HorizontalPodAutoscaler", Plural: "horizontalpodautoscalers", ShortNames: []string{"hpa"}, Categories: all, Namespaced: true, Status: true, StorageVersion: "v2"},
 	// networking.k8s.io/v1
-	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress", Plural: "ingresses", ShortNames: []string{"ing"}, Namespaced: true, Status: true},
-	{Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass", Plural: "ingressclasses"},
-	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy", Plural: "networkpolicies", ShortNames: []string{"netpol"}, Namespaced: true},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress", Plural: "ingresses", Generation: true, ShortNames: []string{"ing"}, Namespaced: true, Status: true},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass", Plural: "ingressclasses", Generation: true},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy", Plural: "networkpolicies", Generation: true, ShortNames: []string{"netpol"}, Namespaced: true},
 	// coordination.k8s.io/v1
 	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Plural: "leases", Namespaced: true},
 	// policy/v1
-	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget", Plural: "poddisruptionbudgets", ShortNames: []string{"pdb"}, Namespaced: true, Status: true},
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget", Plural: "poddisruptionbudgets", Generation: true, ShortNames: []string{"pdb"}, Namespaced: true, Status: true},
 }
 
 func init() {

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"log/slog"
+
+	"skiff.dev/skiff/internal/daemon"
+	"skiff.dev/skiff/internal/etcdserver"
+)
+
+func newServerCmd() *cobra.Command {
+	var opts daemon.ServerOptions
+	var endpoints string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: API server, store, controllers",
+		Long: `Run the control plane. By default state lives in an embedded etcd under
+--data-dir; --etcd-endpoints uses an external etcd cluster instead.
+On first start a CA, a serving certificate and an admin kubeconfig are
+created in the data dir.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if endpoints != "" {
+				opts.EtcdEndpoints = strings.Split(endpoints, ",")
+			}
+			opts.Logger = slog.Default()
+			srv, err := daemon.NewServer(opts)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return srv.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.DataDir, "data-dir", DefaultDataDir, "directory for the server's state")
+	f.StringVar(&opts.Listen, "listen", ":6443", "address the API server listens on (HTTPS)")
+	f.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated URLs of an external etcd cluster (default: embedded etcd)")
+	f.StringVar(&opts.EtcdTLS.CAFile, "etcd-cafile", "", "CA bundle of the external etcd's serving certificates")
+	f.StringVar(&opts.EtcdTLS.CertFile, "etcd-certfile", "", "client certificate for the external etcd")
+	f.StringVar(&opts.EtcdTLS.KeyFile, "etcd-keyfile", "", "client key for the external etcd")
+	return cmd
+}
+
+func newEtcdCmd() *cobra.Command {
+	var cfg etcdserver.Config
+	var clientURLs string
+	cmd := &cobra.Command{
+		Use:   "etcd",
+		Short: "Run a standalone etcd member (for servers started with --etcd-endpoints)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.ClientURLs = strings.Split(clientURLs, ",")
+			cfg.Logger = slog.Default()
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			m, err := etcdserver.StartEmbedded(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			slog.Info("etcd ready", "component", "etcd", "clients", clientURLs)
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-m.Err():
+				return err
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Dir, "data-dir", DefaultDataDir+"/etcd-standalone", "directory for the member's data")
+	f.StringVar(&clientURLs, "listen-client-urls", "http://127.0.0.1:2379", "comma-separated URLs to serve clients on")
+	f.StringVar(&cfg.Name, "name", "skiff", "member name")
+	return cmd
+}

@@ -1,0 +1,88 @@
+// Package testenv starts a real Skiff control plane in-process for tests:
+// embedded etcd in a temp dir, the API server on a loopback port, and the
+// controllers. Tests talk to it with client-go or kubectl like any user.
+package testenv
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"skiff.dev/skiff/internal/daemon"
+)
+
+// Env is a running control plane.
+type Env struct {
+	// DataDir is the server's data directory.
+	DataDir string
+	// Kubeconfig is the admin kubeconfig's path.
+	Kubeconfig string
+	// Config is the admin client config.
+	Config *rest.Config
+	// Client is an admin clientset.
+	Client kubernetes.Interface
+}
+
+// Start runs a server for the test and stops it at cleanup. opts may
+// adjust the server options (e.g. an external etcd).
+func Start(t testing.TB, opts ...func(*daemon.ServerOptions)) *Env {
+	t.Helper()
+	o := daemon.ServerOptions{
+		DataDir: t.TempDir(),
+		Listen:  "127.0.0.1:0",
+		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv, err := daemon.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("server did not stop in 30s")
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("server failed to start: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("server not ready after 60s")
+	}
+	env := &Env{DataDir: o.DataDir, Kubeconfig: daemon.AdminKubeconfigPath(o.DataDir)}
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 1000, 2000
+	env.Config = cfg
+	if env.Client, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// testWriter sends server logs to the test's log, so they show only for
+// failing tests.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
