@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,13 +26,20 @@ const (
 // deleteOptions reads DeleteOptions from the body (if any) and the query.
 func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 	opts := &metav1.DeleteOptions{}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
-	}
-	if len(body) > 0 {
-		if err := json.Unmarshal(body, opts); err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("DeleteOptions in the body are invalid: %v", err))
+	if r.ContentLength != 0 {
+		body, proto, err := readBody(r)
+		if err != nil && !isEmptyBody(err) {
+			return nil, err
+		}
+		if len(body) > 0 {
+			if proto {
+				_, _, err = protoSerializer.Decode(body, nil, opts)
+			} else {
+				err = json.Unmarshal(body, opts)
+			}
+			if err != nil {
+				return nil, apierrors.NewBadRequest(fmt.Sprintf("DeleteOptions in the body are invalid: %v", err))
+			}
 		}
 	}
 	q := r.URL.Query()

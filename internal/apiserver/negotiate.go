@@ -131,6 +131,10 @@ func readBody(r *http.Request) (data []byte, proto bool, err error) {
 
 var errProtoBody = errors.New("protobuf body")
 
+var errEmptyBody = apierrors.NewBadRequest("the body of the request is empty")
+
+func isEmptyBody(err error) bool { return err == errEmptyBody }
+
 func readJSONBody(r *http.Request, allowProto bool) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
@@ -156,7 +160,7 @@ func readJSONBody(r *http.Request, allowProto bool) ([]byte, error) {
 			fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got %q)", mt), 0, false)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, apierrors.NewBadRequest("the body of the request is empty")
+		return nil, errEmptyBody
 	}
 	return data, nil
 }
@@ -187,12 +191,12 @@ func parseFieldValidation(r *http.Request) (fieldValidation, error) {
 // mode: unknown and duplicate fields fail the request (Strict), come back
 // as warnings (Warn), or are dropped (Ignore).
 func decodeInto(data []byte, obj runtime.Object, k *kind, mode fieldValidation) (warnings []string, err error) {
+	if !json.Valid(data) {
+		var v any
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the object provided is not valid JSON: %v", json.Unmarshal(data, &v)))
+	}
 	strictErrs, err := sigsjson.UnmarshalStrict(data, obj)
 	if err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("the object provided is not valid JSON: %v", err))
-		}
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", k.Kind, k.Version, k.Kind, err))
 	}
 	if len(strictErrs) == 0 || mode == validationIgnore {

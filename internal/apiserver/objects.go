@@ -43,8 +43,11 @@ func (k *kind) decodeKV(kv store.KV) (runtime.Object, error) { return k.decode(k
 
 // partialMetadata returns the metadata-only view of obj.
 func partialMetadata(obj runtime.Object) *metav1.PartialObjectMetadata {
-	m := accessor(obj)
-	om, ok := m.(*metav1.ObjectMeta)
+	ma, ok := obj.(metav1.ObjectMetaAccessor)
+	if !ok {
+		return &metav1.PartialObjectMetadata{}
+	}
+	om, ok := ma.GetObjectMeta().(*metav1.ObjectMeta)
 	if !ok {
 		return &metav1.PartialObjectMetadata{}
 	}

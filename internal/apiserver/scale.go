@@ -43,9 +43,12 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.
 			return err
 		}
 	}
-	body, err := readJSONBody(r, false)
+	body, proto, err := readBody(r)
 	if err != nil {
 		return err
+	}
+	if proto && apply != nil {
+		return apierrors.NewBadRequest("a patch must be JSON")
 	}
 	res, _, err := s.guaranteedUpdate(ctx, k, ri.namespace, ri.name, "", isDryRun(r), func(cur runtime.Object) (runtime.Object, error) {
 		scale := scaleOf(cur)
@@ -56,9 +59,12 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.
 			if err != nil {
 				return nil, apierrors.NewBadRequest(err.Error())
 			}
-			body2 := patched
-			if err := json.Unmarshal(body2, want); err != nil {
+			if err := json.Unmarshal(patched, want); err != nil {
 				return nil, apierrors.NewBadRequest(err.Error())
+			}
+		} else if proto {
+			if _, _, err := protoSerializer.Decode(body, nil, want); err != nil {
+				return nil, apierrors.NewBadRequest(fmt.Sprintf("Scale cannot be decoded: %v", err))
 			}
 		} else if err := json.Unmarshal(body, want); err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("Scale cannot be decoded: %v", err))

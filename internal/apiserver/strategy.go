@@ -50,7 +50,6 @@ func (k *kind) prepareUpdate(obj, old runtime.Object, subresource string) runtim
 		// Only the status changes; everything else is old's.
 		out := old.DeepCopyObject()
 		copyField(out, obj, "Status")
-		accessor(out).SetResourceVersion("")
 		return out
 	}
 	m, om := accessor(obj), accessor(old)
@@ -62,7 +61,8 @@ func (k *kind) prepareUpdate(obj, old runtime.Object, subresource string) runtim
 	m.SetDeletionGracePeriodSeconds(om.GetDeletionGracePeriodSeconds())
 	m.SetGenerateName(om.GetGenerateName())
 	m.SetManagedFields(om.GetManagedFields())
-	m.SetResourceVersion("")
+	// The version the update was based on; encode drops it before storing.
+	m.SetResourceVersion(om.GetResourceVersion())
 	if k.Status && subresource == "" {
 		copyField(obj, old, "Status")
 	}

@@ -38,7 +38,15 @@ func (s *Server) table(k *kind, objs []runtime.Object, includeObject string, out
 	}
 	now := s.now()
 	for _, obj := range objs {
-		row, err := cells(obj, now)
+		printed := obj
+		if k.toStored != nil {
+			// Printers know the stored version of multi-version kinds.
+			var err error
+			if printed, err = k.toStored(obj.DeepCopyObject()); err != nil {
+				return nil, apierrors.NewInternalError(err)
+			}
+		}
+		row, err := cells(printed, now)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}

@@ -105,7 +105,7 @@ func (s *Server) Run(ctx context.Context) error {
 	st := store.NewEtcd(cli)
 	go st.RunCompactor(ctx, s.opts.CompactInterval)
 
-	api, err := newAPIServer(st, certs, s.log)
+	api, err := newAPIServer(st, s.log)
 	if err != nil {
 		return err
 	}

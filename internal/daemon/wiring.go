@@ -2,8 +2,16 @@ package daemon
 
 import (
 	"log/slog"
+	"net/http"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff.dev/skiff/internal/apiserver"
+	"skiff.dev/skiff/internal/openapi"
+	"skiff.dev/skiff/internal/printers"
 	"skiff.dev/skiff/internal/resources"
 	"skiff.dev/skiff/internal/store"
 	"skiff.dev/skiff/internal/version"
@@ -11,18 +19,33 @@ import (
 
 // newAPIServer wires the API server with Skiff's resource table,
 // admission, tables and OpenAPI documents.
-func newAPIServer(st store.Interface, c *certs, log *slog.Logger) (*apiserver.Server, error) {
-	var rs []resources.Resource
-	for _, r := range resources.All {
-		if r.StorageVersion == "" {
-			rs = append(rs, r)
-		}
-	}
+func newAPIServer(st store.Interface, log *slog.Logger) (*apiserver.Server, error) {
+	mux := http.NewServeMux()
+	openapi.New(openapiResources(resources.All)).Install(mux)
 	return apiserver.New(apiserver.Config{
 		Store:         st,
-		Resources:     rs,
+		Resources:     resources.All,
+		Conversions:   conversions,
+		Admission:     admission,
+		Tables:        tables,
 		Authenticator: apiserver.Authenticators{apiserver.ClientCertAuthenticator{}},
+		NonResource:   mux,
 		Version:       version.Info(),
 		Logger:        log.With("component", "apiserver"),
 	})
+}
+
+func openapiResources(rs []resources.Resource) []openapi.Resource {
+	out := make([]openapi.Resource, len(rs))
+	for i, r := range rs {
+		out[i] = openapi.Resource{Group: r.Group, Version: r.Version, Kind: r.Kind, Plural: r.Plural,
+			Namespaced: r.Namespaced, Verbs: r.AllVerbs(), Status: r.Status, Scale: r.Scale}
+	}
+	return out
+}
+
+// tables adapts the printers to the API server.
+func tables(gk schema.GroupKind) ([]metav1.TableColumnDefinition, func(runtime.Object, time.Time) ([]any, error)) {
+	p := printers.For(gk)
+	return p.Columns, p.Cells
 }
