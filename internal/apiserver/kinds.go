@@ -105,7 +105,9 @@ func (k *kind) servedForm(obj runtime.Object) (runtime.Object, error) {
 			return nil, err
 		}
 	}
-	obj.GetObjectKind().SetGroupVersionKind(k.served)
+	if obj.GetObjectKind().GroupVersionKind() != k.served {
+		obj.GetObjectKind().SetGroupVersionKind(k.served) // shared objects already carry it
+	}
 	return obj, nil
 }
 

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -11,28 +12,37 @@ import (
 	"skiff.dev/skiff/internal/store"
 )
 
-// encode serializes a stored-form object for the store: TypeMeta set,
-// resourceVersion cleared (the store's revision is the version).
+// encode serializes a stored-form object for the store, as protobuf the
+// way kube-apiserver stores it: TypeMeta set, resourceVersion cleared (the
+// store's revision is the version).
 func (k *kind) encode(obj runtime.Object) ([]byte, error) {
 	obj.GetObjectKind().SetGroupVersionKind(k.storage)
 	m := accessor(obj)
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
-	data, err := json.Marshal(obj)
+	var buf bytes.Buffer
+	err := protoSerializer.Encode(obj, &buf)
 	m.SetResourceVersion(rv)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", k.Kind, err)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
-// decode reads a stored value into a stored-form object with its
-// resourceVersion set to rev.
+// decode reads a stored value (protobuf, or JSON) into a stored-form
+// object with its resourceVersion set to rev.
 func (k *kind) decode(data []byte, rev int64) (runtime.Object, error) {
 	obj := k.newStored()
-	if err := json.Unmarshal(data, obj); err != nil {
+	var err error
+	if len(data) > 0 && data[0] == '{' {
+		err = json.Unmarshal(data, obj)
+	} else {
+		_, _, err = protoSerializer.Decode(data, nil, obj)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("decode stored %s: %w", k.Kind, err)
 	}
+	obj.GetObjectKind().SetGroupVersionKind(k.storage)
 	if rev > 0 {
 		accessor(obj).SetResourceVersion(strconv.FormatInt(rev, 10))
 	}

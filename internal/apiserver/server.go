@@ -5,10 +5,12 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +67,7 @@ type Server struct {
 	kinds   map[schema.GroupVersionResource]*kind
 	byGK    map[schema.GroupKind]*kind // storage kinds, for cross-resource work
 	disc    *discovery
+	caches  map[schema.GroupVersionKind]*cacher // by storage GVK
 	metrics *metrics
 	ready   atomic.Bool
 	now     func() time.Time
@@ -73,11 +76,12 @@ type Server struct {
 // New builds the server. It does no I/O.
 func New(cfg Config) (*Server, error) {
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		kinds: map[schema.GroupVersionResource]*kind{},
-		byGK:  map[schema.GroupKind]*kind{},
-		now:   cfg.Now,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		kinds:  map[schema.GroupVersionResource]*kind{},
+		byGK:   map[schema.GroupKind]*kind{},
+		caches: map[schema.GroupVersionKind]*cacher{},
+		now:    cfg.Now,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -97,11 +101,23 @@ func New(cfg Config) (*Server, error) {
 		s.kinds[r.GVR()] = k
 		if k.served == k.storage {
 			s.byGK[k.gk] = k
+			s.caches[k.storage] = newCacher(k, cfg.Store, s.log)
 		}
 	}
 	s.disc = newDiscovery(cfg.Resources)
 	s.metrics = newMetrics()
 	return s, nil
+}
+
+// Run feeds the watch caches until ctx ends. Without it the server
+// still works, each watch then reading the store on its own.
+func (s *Server) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range s.caches {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.run(ctx) }()
+	}
+	wg.Wait()
 }
 
 // SetReady marks the server ready (after post-start work such as

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -59,7 +59,19 @@ type watchEncoder struct {
 	sentTable bool
 }
 
-func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
+// send writes one event. Plain JSON and protobuf forms of shared events
+// are encoded once for all watchers.
+func (e *watchEncoder) send(typ watch.EventType, ev *event, obj runtime.Object, prev bool) error {
+	if e.out.as == "" && e.k.toServed == nil && ev != nil {
+		line, err := ev.encode(encodingKey{typ: string(typ), proto: e.out.proto, prev: prev}, func() ([]byte, error) {
+			return e.encode(typ, obj)
+		})
+		if err != nil {
+			return err
+		}
+		_, err = e.w.Write(line)
+		return err
+	}
 	served, err := e.k.servedForm(obj)
 	if err != nil {
 		return err
@@ -80,28 +92,37 @@ func (e *watchEncoder) send(typ watch.EventType, obj runtime.Object) error {
 }
 
 func (e *watchEncoder) write(typ watch.EventType, payload any) error {
+	b, err := e.encode(typ, payload)
+	if err != nil {
+		return err
+	}
+	_, err = e.w.Write(b)
+	return err
+}
+
+// encode returns the bytes of one watch event: a protobuf WatchEvent (to
+// be framed) or a JSON line.
+func (e *watchEncoder) encode(typ watch.EventType, payload any) ([]byte, error) {
 	if ro, ok := payload.(runtime.Object); ok && e.out.proto {
 		var obj bytes.Buffer
 		if err := protoSerializer.Encode(ro, &obj); err != nil {
-			return err
+			return nil, err
 		}
 		var ev bytes.Buffer
 		if err := protoRaw.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: obj.Bytes()}}, &ev); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := e.w.Write(ev.Bytes())
-		return err
+		return ev.Bytes(), nil
 	}
 	raw, err := json.Marshal(payload)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	line, err := json.Marshal(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = e.w.Write(append(line, '\n'))
-	return err
+	return append(line, '\n'), nil
 }
 
 // bookmark sends a BOOKMARK carrying only a resourceVersion; end marks
@@ -166,7 +187,8 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	} else if startRev, err = parseRV(lo.rv); err != nil {
 		return apierrors.NewBadRequest(err.Error())
 	}
-	events := s.cfg.Store.Watch(ctx, k.listPrefix(ri.namespace), startRev)
+	events, stop := s.subscribe(ctx, k, ri.namespace, startRev)
+	defer stop()
 
 	var body io.Writer = w
 	if out.proto {
@@ -179,7 +201,7 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	w.WriteHeader(http.StatusOK)
 	enc := &watchEncoder{s: s, w: body, rc: http.NewResponseController(w), k: k, out: out, include: lo.includeObject}
 	for _, obj := range initialObjs {
-		if err := enc.send(watch.Added, obj); err != nil {
+		if err := enc.send(watch.Added, nil, obj, false); err != nil {
 			return nil
 		}
 	}
@@ -202,36 +224,77 @@ func (s *Server) watch(ctx context.Context, w http.ResponseWriter, r *http.Reque
 				}
 				enc.flush()
 			}
-		case res, ok := <-events:
+		case ev, ok := <-events:
 			if !ok {
-				return nil
+				return nil // the watch fell behind or its source restarted: the client resumes
 			}
-			if res.Err != nil {
-				enc.write(watch.Error, watchErrorStatus(res.Err, startRev))
+			if ev.err != nil {
+				enc.write(watch.Error, watchErrorStatus(ev.err, startRev))
 				enc.flush()
 				return nil
 			}
-			if res.Progress {
-				lastRev = max(lastRev, res.Rev)
+			if ev.rev <= lastRev {
 				continue
 			}
-			for _, ev := range res.Events {
-				typ, obj, err := s.translate(k, ev, match)
-				if err != nil {
-					s.log.Error("watch: bad stored object", "component", "apiserver", "key", ev.Key, "err", err)
-					continue
-				}
-				lastRev = ev.Rev
-				if obj == nil {
-					continue
-				}
-				if err := enc.send(typ, obj); err != nil {
-					return nil
-				}
+			lastRev = ev.rev
+			if ev.progress {
+				continue
 			}
-			enc.flush()
+			typ, obj, prev := translate(ev, match)
+			if obj == nil {
+				continue
+			}
+			if err := enc.send(typ, ev, obj, prev); err != nil {
+				return nil
+			}
+			// Flush when no more events are queued, so bursts go out together.
+			if len(events) == 0 {
+				enc.flush()
+			}
 		}
 	}
+}
+
+// subscribe returns the events of kind k under namespace ns after rev:
+// from the watch cache when it still has them, otherwise from a store
+// watch of this request's own (which fails with 410 once compacted).
+func (s *Server) subscribe(ctx context.Context, k *kind, ns string, rev int64) (<-chan *event, func()) {
+	prefix := k.listPrefix(ns)
+	if c := s.caches[k.storage]; c != nil {
+		if sub, err := c.subscribe(prefix, rev); err == nil {
+			return sub.ch, func() { c.unsubscribe(sub) }
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan *event, 64)
+	go func() {
+		defer close(out)
+		for res := range s.cfg.Store.Watch(ctx, prefix, rev) {
+			var evs []*event
+			switch {
+			case res.Err != nil:
+				evs = []*event{{err: res.Err}}
+			case res.Progress:
+				evs = []*event{{rev: res.Rev, progress: true}}
+			}
+			for _, se := range res.Events {
+				e, err := k.newEvent(se)
+				if err != nil {
+					s.log.Error("watch: undecodable object", "key", se.Key, "err", err)
+					continue
+				}
+				evs = append(evs, e)
+			}
+			for _, e := range evs {
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, cancel
 }
 
 func watchErrorStatus(err error, rev int64) *metav1.Status {
@@ -245,38 +308,26 @@ func watchErrorStatus(err error, rev int64) *metav1.Status {
 	return &st
 }
 
-// translate turns a store event into a watch event for a filtered watch:
-// an object that stops matching is DELETED for this watcher, one that
-// starts matching is ADDED. obj is nil when the watcher should not see it.
-func (s *Server) translate(k *kind, ev store.Event, match func(runtime.Object) bool) (watch.EventType, runtime.Object, error) {
-	var cur, prev runtime.Object
-	var err error
-	if ev.Value != nil {
-		if cur, err = k.decode(ev.Value, ev.Rev); err != nil {
-			return "", nil, err
-		}
-	}
-	if ev.Prev != nil && !ev.Created {
-		if prev, err = k.decode(ev.Prev, ev.Rev); err != nil {
-			return "", nil, err
-		}
-	}
-	curOK := cur != nil && match(cur)
-	prevOK := prev != nil && match(prev)
+// translate turns a change into the event one filtered watch sees: an
+// object that stops matching is DELETED for it, one that starts matching
+// is ADDED. obj is nil when the watch should not see the change; prev
+// says the object shown is the previous state.
+func translate(ev *event, match func(runtime.Object) bool) (typ watch.EventType, obj runtime.Object, prev bool) {
+	curOK := ev.cur != nil && match(ev.cur)
+	prevOK := ev.prev != nil && match(ev.prev)
 	switch {
-	case ev.Type == store.Delete:
+	case ev.deleted:
 		if prevOK {
-			return watch.Deleted, prev, nil
+			return watch.Deleted, ev.prev, true
 		}
 	case curOK && prevOK:
-		return watch.Modified, cur, nil
+		return watch.Modified, ev.cur, false
 	case curOK:
-		return watch.Added, cur, nil
+		return watch.Added, ev.cur, false
 	case prevOK:
-		accessor(prev).SetResourceVersion(strconv.FormatInt(ev.Rev, 10))
-		return watch.Deleted, prev, nil
+		return watch.Deleted, ev.prev, true
 	}
-	return "", nil, nil
+	return "", nil, false
 }
 
 func andName(lo listOptions, name string) fields.Selector {

@@ -119,6 +119,8 @@ func (s *Server) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelDebug),
 	}
+	cachesDone := make(chan struct{})
+	go func() { api.Run(ctx); close(cachesDone) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
 
@@ -146,6 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	srv.Shutdown(shutdownCtx)
 	<-controllersDone
+	<-cachesDone
 	return nil
 }
 

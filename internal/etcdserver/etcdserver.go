@@ -81,6 +81,8 @@ func StartEmbedded(ctx context.Context, c Config) (*Embedded, error) {
 	cfg.QuotaBackendBytes = 8 << 30
 	cfg.ListenMetricsUrls = nil
 	cfg.Metrics = "basic"
+	// Progress notifications let idle watches move their bookmarks forward.
+	cfg.WatchProgressNotifyInterval = 10 * time.Second
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
