@@ -25,7 +25,11 @@ func main() {
 	bin := flag.String("skiff", "bin/skiff", "skiff binary")
 	runs := flag.Int("runs", 10, "starts per case")
 	settle := flag.Duration("settle", 15*time.Second, "idle time before reading RSS")
+	logPath := flag.String("server-log", os.DevNull, "file for the servers' output")
 	flag.Parse()
+	logFile, err := os.OpenFile(*logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	check(err)
+	serverLog = logFile
 
 	res := map[string]any{}
 	var fresh, restart []time.Duration
@@ -53,9 +57,12 @@ func main() {
 	fmt.Println(string(out))
 }
 
+var serverLog *os.File
+
 func start(bin, dir string) (time.Duration, *os.Process) {
 	addr := freeAddr()
 	cmd := exec.Command(bin, "server", "--data-dir", dir, "--listen", addr, "--log-level", "error")
+	cmd.Stdout, cmd.Stderr = serverLog, serverLog
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
 	t0 := time.Now()
@@ -77,7 +84,14 @@ func start(bin, dir string) (time.Duration, *os.Process) {
 
 func stop(p *os.Process) {
 	p.Signal(syscall.SIGTERM)
-	p.Wait()
+	done := make(chan struct{})
+	go func() { p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		p.Signal(syscall.SIGQUIT) // dumps goroutines to the server log
+		check(fmt.Errorf("server %d did not stop within 30s of SIGTERM", p.Pid))
+	}
 }
 
 func rssKiB(pid int) int {

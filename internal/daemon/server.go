@@ -96,12 +96,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.log.Debug("certificates loaded", "component", "daemon", "elapsed", time.Since(start))
 
 	cli, closeStore, err := s.openEtcd(ctx, dataDir)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	s.log.Debug("store ready", "component", "daemon", "elapsed", time.Since(start))
 	st := store.NewEtcd(cli)
 	go st.RunCompactor(ctx, s.opts.CompactInterval)
 
@@ -125,6 +127,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { serveErr <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
 
 	loopback := certs.loopbackConfig(s.addr)
+	s.log.Debug("api serving", "component", "daemon", "elapsed", time.Since(start))
 	if err := bootstrap(ctx, loopback); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
