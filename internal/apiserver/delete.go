@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -147,6 +148,9 @@ func (s *Server) deleteObject(ctx context.Context, k *kind, ns, name string, opt
 		data, err := k.encode(next)
 		if err != nil {
 			return nil, false, apierrors.NewInternalError(err)
+		}
+		if old, _ := k.encode(cur); bytes.Equal(old, data) {
+			return cur, false, nil // already being deleted this way: no write
 		}
 		rev, err := s.cfg.Store.Update(ctx, key, data, kv.Rev)
 		if errors.Is(err, store.ErrConflict) {

@@ -33,6 +33,9 @@ type ServerOptions struct {
 	// embedded member under DataDir/etcd.
 	EtcdEndpoints []string
 	EtcdTLS       etcdserver.ClientTLS
+	// DisableControllers runs the API without control loops (tests of a
+	// controller run their own).
+	DisableControllers bool
 	// CompactInterval is how often etcd history is compacted.
 	CompactInterval time.Duration
 	Logger          *slog.Logger
@@ -137,7 +140,12 @@ func (s *Server) Run(ctx context.Context) error {
 		"startup", time.Since(start).Round(time.Millisecond))
 	close(s.ready)
 
-	controllersDone := runControllers(ctx, loopback, s.log)
+	controllersDone := closedChan()
+	if !s.opts.DisableControllers {
+		if controllersDone, err = runControllers(ctx, loopback, s.log); err != nil {
+			return fmt.Errorf("controllers: %w", err)
+		}
+	}
 
 	select {
 	case <-ctx.Done():
@@ -153,6 +161,12 @@ func (s *Server) Run(ctx context.Context) error {
 	<-controllersDone
 	<-cachesDone
 	return nil
+}
+
+func closedChan() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // openEtcd starts the embedded member or connects to the external cluster.

@@ -86,3 +86,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// WithoutControllers starts the API without control loops, for tests that
+// run the controller under test themselves.
+func WithoutControllers(o *daemon.ServerOptions) { o.DisableControllers = true }

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -62,6 +63,18 @@ stringData:
   password: s3cret
 `
 
+// eventually polls cond for up to 30 s.
+func eventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // kube runs kubectl and fails the test on error.
 type kube struct {
 	t *testing.T
@@ -102,6 +115,15 @@ func contains(t *testing.T, out string, want ...string) {
 func TestKubectlWorkflow(t *testing.T) {
 	p := testenv.StartProcess(t, t.TempDir(), testenv.FreePort(t))
 	kubectlWorkflow(t, p)
+
+	// Deleting the namespace deletes everything in it, then the namespace.
+	k := kube{t, p}
+	contains(t, k.run("", "delete", "namespace", "demo", "--timeout=60s"), `namespace "demo" deleted`)
+	out := k.fails("get", "namespace", "demo")
+	contains(t, out, "NotFound")
+	if err := p.Stop(); err != nil {
+		t.Errorf("graceful stop: %v", err)
+	}
 }
 
 // TestExternalEtcd runs the same workflow on a server whose state lives
@@ -172,6 +194,35 @@ func kubectlWorkflow(t *testing.T, p *testenv.Proc) {
 		// Labels added by `kubectl label` survive a re-apply that does not
 		// mention them, as client-side apply's three-way merge promises.
 		contains(t, k.run("", "get", "cm", "web-config", "-n", "demo", "--show-labels"), "env=test")
+	})
+
+	t.Run("cascading delete", func(t *testing.T) {
+		for _, mode := range []string{"background", "foreground", "orphan"} {
+			owner := "owner-" + mode
+			k.run("", "create", "configmap", owner, "-n", "demo")
+			uid := k.run("", "get", "configmap", owner, "-n", "demo", "-o", "jsonpath={.metadata.uid}")
+			k.run(fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: child-%s
+  ownerReferences:
+  - {apiVersion: v1, kind: ConfigMap, name: %s, uid: %s, blockOwnerDeletion: true}
+`, mode, owner, uid), "apply", "-n", "demo", "-f", "-")
+			contains(t, k.run("", "delete", "configmap", owner, "-n", "demo", "--cascade="+mode), `configmap "`+owner+`" deleted`)
+			child := "child-" + mode
+			if mode == "orphan" {
+				eventually(t, func() bool {
+					out, _ := p.Kubectl(context.Background(), "", "get", "configmap", child, "-n", "demo", "-o", "jsonpath={.metadata.ownerReferences}")
+					return out == ""
+				}, "orphaned child keeps no owner reference")
+				k.run("", "get", "configmap", child, "-n", "demo")
+				continue
+			}
+			eventually(t, func() bool {
+				out, err := p.Kubectl(context.Background(), "", "get", "configmap", child, "-n", "demo")
+				return err != nil && strings.Contains(out, "NotFound")
+			}, mode+" deletion removes the child")
+		}
 	})
 
 	t.Run("explain", func(t *testing.T) {
