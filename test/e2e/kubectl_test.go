@@ -225,6 +225,21 @@ metadata:
 		}
 	})
 
+	t.Run("validation", func(t *testing.T) {
+		ctx := context.Background()
+		typo := strings.Replace(manifest, "replicas: 2", "replicaz: 2", 1)
+		out, err := p.Kubectl(ctx, typo, "apply", "-n", "demo", "-f", "-")
+		if err == nil {
+			t.Fatalf("apply with an unknown field succeeded:\n%s", out)
+		}
+		contains(t, out, `unknown field "spec.replicaz"`)
+		out, err = p.Kubectl(ctx, "", "create", "configmap", "Bad_Name", "-n", "demo")
+		if err == nil {
+			t.Fatalf("invalid name accepted:\n%s", out)
+		}
+		contains(t, out, `ConfigMap "Bad_Name" is invalid: metadata.name`)
+	})
+
 	t.Run("explain", func(t *testing.T) {
 		contains(t, k.run("", "explain", "deployment.spec.strategy"), "rollingUpdate", "type")
 	})
