@@ -2,7 +2,11 @@ package etcdserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
+	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -48,8 +52,40 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	c.log.Log(context.Background(), level(e.Level), e.Message, append(append([]any{}, c.attrs...), attrs(fields)...)...)
+	lvl := level(e.Level)
+	if closing(fields) || benign[e.Message] {
+		lvl = slog.LevelDebug
+	}
+	if lvl < c.min {
+		return nil
+	}
+	c.log.Log(context.Background(), lvl, e.Message, append(append([]any{}, c.attrs...), attrs(fields)...)...)
 	return nil
+}
+
+// benign are etcd messages logged as warnings or errors that say nothing
+// is wrong for an embedded member: a storage-version probe that runs
+// before the first term on a fresh member, and notes on settings chosen
+// on purpose (one port for HTTP and gRPC, no auth tokens when auth is off).
+var benign = map[string]bool{
+	"failed to update storage version": true,
+	"Failed to detect schema version":  true,
+	"Running http and grpc server on single port. This is not recommended for production.": true,
+	"simple token is not cryptographically signed":                                         true,
+}
+
+// closing reports whether an entry's error is a listener or server closing.
+func closing(fields []zapcore.Field) bool {
+	for _, f := range fields {
+		err, ok := f.Interface.(error)
+		if !ok {
+			continue
+		}
+		if errors.Is(err, net.ErrClosed) || errors.Is(err, http.ErrServerClosed) || strings.Contains(err.Error(), "server closed") {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *slogCore) Sync() error { return nil }
