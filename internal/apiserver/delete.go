@@ -20,8 +20,8 @@ import (
 
 // Finalizers the garbage collector acts on.
 const (
-	FinalizerOrphan     = metav1.FinalizerOrphanDependents
-	FinalizerForeground = metav1.FinalizerDeleteDependents
+	finalizerOrphan     = metav1.FinalizerOrphanDependents
+	finalizerForeground = metav1.FinalizerDeleteDependents
 )
 
 // deleteOptions reads DeleteOptions from the body (if any) and the query.
@@ -174,12 +174,12 @@ func (s *Server) markDeleting(obj runtime.Object, opts *metav1.DeleteOptions) bo
 	policy := propagation(opts)
 	alreadyDeleting := m.GetDeletionTimestamp() != nil
 	if !alreadyDeleting || opts.PropagationPolicy != nil || opts.OrphanDependents != nil {
-		finalizers = without(finalizers, FinalizerOrphan, FinalizerForeground)
+		finalizers = without(finalizers, finalizerOrphan, finalizerForeground)
 		switch policy {
 		case metav1.DeletePropagationOrphan:
-			finalizers = append(finalizers, FinalizerOrphan)
+			finalizers = append(finalizers, finalizerOrphan)
 		case metav1.DeletePropagationForeground:
-			finalizers = append(finalizers, FinalizerForeground)
+			finalizers = append(finalizers, finalizerForeground)
 		}
 	}
 	m.SetFinalizers(finalizers)

@@ -396,7 +396,7 @@ func (s *Server) update(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return apierrors.NewBadRequest(err.Error())
 	}
-	res, deleted, err := s.guaranteedUpdate(ctx, k, ri.namespace, ri.name, ri.subresource, isDryRun(r), func(cur runtime.Object) (runtime.Object, error) {
+	res, _, err := s.guaranteedUpdate(ctx, k, ri.namespace, ri.name, ri.subresource, isDryRun(r), func(cur runtime.Object) (runtime.Object, error) {
 		next := stored.DeepCopyObject()
 		if ri.subresource == "finalize" {
 			// Only spec.finalizers change through /finalize.
@@ -410,6 +410,5 @@ func (s *Server) update(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	_ = deleted
 	return s.respond(w, http.StatusOK, k, out, res, "")
 }

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -74,7 +75,7 @@ func (s *Server) serveScale(ctx context.Context, w http.ResponseWriter, r *http.
 				field.ErrorList{field.Invalid(field.NewPath("spec", "replicas"), want.Spec.Replicas, "must be greater than or equal to 0")})
 		}
 		if rv := want.ResourceVersion; rv != "" && rv != accessor(cur).GetResourceVersion() {
-			return nil, apierrors.NewConflict(k.gr, ri.name, fmt.Errorf(conflictMsg))
+			return nil, apierrors.NewConflict(k.gr, ri.name, errors.New(conflictMsg))
 		}
 		replicas := want.Spec.Replicas
 		if f := structField(cur, "Spec").FieldByName("Replicas"); f.IsValid() {

@@ -225,6 +225,5 @@ func (s *Server) kindFor(ri requestInfo) (*kind, error) {
 	return k, nil
 }
 
-// StorageKind returns the storage kind for a group and kind, for
-// components working across resources (namespace cleanup).
+// storageKind returns the kind stored for a group and kind.
 func (s *Server) storageKind(gk schema.GroupKind) *kind { return s.byGK[gk] }
