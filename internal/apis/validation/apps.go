@@ -2,6 +2,7 @@ package validation
 
 import (
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -143,8 +144,10 @@ func validateReplicaSetUpdate(rs, old *appsv1.ReplicaSet) field.ErrorList {
 	return append(allErrs, immutable(rs.Spec.Selector, old.Spec.Selector, specPath.Child("selector"))...)
 }
 
+// validateStatefulSet checks a StatefulSet. Its name is a DNS label as it
+// becomes part of pod hostnames.
 func validateStatefulSet(s *appsv1.StatefulSet) field.ErrorList {
-	allErrs := validateObjectMeta(&s.ObjectMeta, true, nameIsDNSSubdomain)
+	allErrs := validateObjectMeta(&s.ObjectMeta, true, nameIsDNSLabel)
 	return append(allErrs, validateStatefulSetSpec(&s.Spec)...)
 }
 
@@ -199,9 +202,25 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec) field.ErrorList {
 		allErrs = append(allErrs, nonNegative(int64(spec.Ordinals.Start), specPath.Child("ordinals", "start"))...)
 	}
 	allErrs = append(allErrs, validateWorkloadSelector(spec.Selector, &spec.Template, "statefulset", specPath)...)
-	allErrs = append(allErrs, validateReplicatedTemplate(&spec.Template, specPath.Child("template"), func(p *field.Path, v *int64) *field.Error {
-		return field.Invalid(p, *v, "must not be specified")
-	})...)
+	// Containers may mount the claims the StatefulSet creates per pod, so
+	// the template is checked as if they were volumes. (Upstream skips
+	// checking StatefulSet pod specs for this reason; Skiff checks them.)
+	template := spec.Template.DeepCopy()
+	for _, claim := range spec.VolumeClaimTemplates {
+		template.Spec.Volumes = append(template.Spec.Volumes, corev1.Volume{
+			Name:         claim.Name,
+			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}},
+		})
+	}
+	templateErrs := validateReplicatedTemplate(template, specPath.Child("template"), func(p *field.Path, _ *int64) *field.Error {
+		return field.Forbidden(p, "activeDeadlineSeconds in StatefulSet is not Supported")
+	})
+	// Errors about the stand-in volumes would point past the user's list.
+	for _, err := range templateErrs {
+		if !isStandInVolume(err.Field, len(spec.Template.Spec.Volumes), len(template.Spec.Volumes)) {
+			allErrs = append(allErrs, err)
+		}
+	}
 	for i := range spec.VolumeClaimTemplates {
 		t := &spec.VolumeClaimTemplates[i]
 		p := specPath.Child("volumeClaimTemplates").Index(i)
@@ -210,6 +229,16 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec) field.ErrorList {
 		allErrs = append(allErrs, validatePVCSpec(&t.Spec, p.Child("spec"))...)
 	}
 	return allErrs
+}
+
+func isStandInVolume(fieldPath string, from, to int) bool {
+	volumes := specPath.Child("template", "spec", "volumes")
+	for i := from; i < to; i++ {
+		if strings.HasPrefix(fieldPath, volumes.Index(i).String()) {
+			return true
+		}
+	}
+	return false
 }
 
 // validateStatefulSetUpdate allows changing only replicas, ordinals,

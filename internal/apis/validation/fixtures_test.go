@@ -66,13 +66,19 @@ type want struct {
 	detail string
 }
 
-func required(f string) want            { return want{typ: field.ErrorTypeRequired, field: f} }
-func invalid(f string, d ...string) want { return want{typ: field.ErrorTypeInvalid, field: f, detail: strings.Join(d, "")} }
-func forbidden(f string) want            { return want{typ: field.ErrorTypeForbidden, field: f} }
-func unsupported(f string) want          { return want{typ: field.ErrorTypeNotSupported, field: f} }
-func duplicate(f string) want            { return want{typ: field.ErrorTypeDuplicate, field: f} }
-func notFound(f string) want             { return want{typ: field.ErrorTypeNotFound, field: f} }
-func tooLong(f string) want              { return want{typ: field.ErrorTypeTooLong, field: f} }
+func required(f string, d ...string) want {
+	return want{typ: field.ErrorTypeRequired, field: f, detail: strings.Join(d, "")}
+}
+func invalid(f string, d ...string) want {
+	return want{typ: field.ErrorTypeInvalid, field: f, detail: strings.Join(d, "")}
+}
+func forbidden(f string, d ...string) want {
+	return want{typ: field.ErrorTypeForbidden, field: f, detail: strings.Join(d, "")}
+}
+func unsupported(f string) want { return want{typ: field.ErrorTypeNotSupported, field: f} }
+func duplicate(f string) want   { return want{typ: field.ErrorTypeDuplicate, field: f} }
+func notFound(f string) want    { return want{typ: field.ErrorTypeNotFound, field: f} }
+func tooLong(f string) want     { return want{typ: field.ErrorTypeTooLong, field: f} }
 
 // checkErrors requires errs to be exactly the wanted errors, in any order.
 func checkErrors(t *testing.T, errs field.ErrorList, wants []want) {
