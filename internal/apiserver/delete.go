@@ -1,10 +1,8 @@
 package apiserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -15,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"skiff.dev/skiff/internal/store"
 )
 
 // Finalizers the garbage collector acts on.
@@ -137,30 +134,13 @@ func (s *Server) deleteObject(ctx context.Context, k *kind, ns, name string, opt
 			return next, immediate, nil
 		}
 		if immediate {
-			if _, err := s.cfg.Store.Delete(ctx, key, kv.Rev); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					continue
-				}
-				return nil, false, storeError(k, name, err)
-			}
-			return cur, true, nil
+			next = cur
 		}
-		data, err := k.encode(next)
-		if err != nil {
-			return nil, false, apierrors.NewInternalError(err)
-		}
-		if old, _ := k.encode(cur); bytes.Equal(old, data) {
-			return cur, false, nil // already being deleted this way: no write
-		}
-		rev, err := s.cfg.Store.Update(ctx, key, data, kv.Rev)
-		if errors.Is(err, store.ErrConflict) {
+		out, deleted, retry, err := s.commit(ctx, k, key, name, cur, next, kv.Rev, immediate)
+		if retry {
 			continue
 		}
-		if err != nil {
-			return nil, false, storeError(k, name, err)
-		}
-		accessor(next).SetResourceVersion(strconv.FormatInt(rev, 10))
-		return next, false, nil
+		return out, deleted, err
 	}
 }
 

@@ -344,32 +344,44 @@ func (s *Server) guaranteedUpdate(ctx context.Context, k *kind, ns, name, subres
 			return next, false, nil
 		}
 		m := accessor(next)
-		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && finalizedNamespace(next) {
-			if _, err := s.cfg.Store.Delete(ctx, key, kv.Rev); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					continue
-				}
-				return nil, false, storeError(k, name, err)
-			}
-			return next, true, nil
-		}
-		data, err := k.encode(next)
-		if err != nil {
-			return nil, false, apierrors.NewInternalError(err)
-		}
-		if old, _ := k.encode(cur); bytes.Equal(old, data) {
-			return cur, false, nil // no change: no write, same resourceVersion
-		}
-		rev, err := s.cfg.Store.Update(ctx, key, data, kv.Rev)
-		if errors.Is(err, store.ErrConflict) {
+		gone := m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && finalizedNamespace(next)
+		out, deleted, retry, err := s.commit(ctx, k, key, name, cur, next, kv.Rev, gone)
+		if retry {
 			continue
 		}
-		if err != nil {
-			return nil, false, storeError(k, name, err)
-		}
-		m.SetResourceVersion(strconv.FormatInt(rev, 10))
-		return next, false, nil
+		return out, deleted, err
 	}
+}
+
+// commit replaces cur, read at revision rev, with next — or deletes the
+// object when del — unless nothing changed. retry reports that the object
+// changed meanwhile and the caller should read it again.
+func (s *Server) commit(ctx context.Context, k *kind, key, name string, cur, next runtime.Object, rev int64, del bool) (out runtime.Object, deleted, retry bool, err error) {
+	if del {
+		if _, err := s.cfg.Store.Delete(ctx, key, rev); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return nil, false, true, nil
+			}
+			return nil, false, false, storeError(k, name, err)
+		}
+		return next, true, false, nil
+	}
+	data, err := k.encode(next)
+	if err != nil {
+		return nil, false, false, apierrors.NewInternalError(err)
+	}
+	if old, _ := k.encode(cur); bytes.Equal(old, data) {
+		return cur, false, false, nil // no change: no write, same resourceVersion
+	}
+	newRev, err := s.cfg.Store.Update(ctx, key, data, rev)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, false, true, nil
+	}
+	if err != nil {
+		return nil, false, false, storeError(k, name, err)
+	}
+	accessor(next).SetResourceVersion(strconv.FormatInt(newRev, 10))
+	return next, false, false, nil
 }
 
 // finalizedNamespace is false for a namespace whose spec finalizers still
