@@ -101,9 +101,11 @@ func decodeContinue(tok, prefix string) (rev int64, startKey string, err error) 
 	return c.RV, prefix + c.Start, nil
 }
 
-// listed is one page of matching objects in stored form.
+// listed is one page of matching objects in stored form: decoded, or,
+// for a raw listing, as stored.
 type listed struct {
 	items     []runtime.Object
+	raw       []store.KV
 	rev       int64
 	cont      string
 	remaining *int64
@@ -112,6 +114,12 @@ type listed struct {
 // listObjects reads the objects under ns matching lo, one page at a time
 // when lo.limit is set.
 func (s *Server) listObjects(ctx context.Context, k *kind, ns string, lo listOptions) (listed, int64, error) {
+	return s.listPage(ctx, k, ns, lo, false)
+}
+
+// listPage is listObjects; raw keeps the stored values undecoded (only
+// without selectors, which need decoded objects).
+func (s *Server) listPage(ctx context.Context, k *kind, ns string, lo listOptions, raw bool) (listed, int64, error) {
 	prefix := k.listPrefix(ns)
 	opts := store.ListOptions{}
 	if lo.cont != "" {
@@ -131,7 +139,7 @@ func (s *Server) listObjects(ctx context.Context, k *kind, ns string, lo listOpt
 	var out listed
 	for {
 		if lo.limit > 0 {
-			opts.Limit = lo.limit - int64(len(out.items)) + 1 // one extra to know whether more remain
+			opts.Limit = lo.limit - int64(len(out.items)+len(out.raw)) + 1 // one extra to know whether more remain
 			if filtering && opts.Limit < 64 {
 				opts.Limit = 64
 			}
@@ -146,13 +154,17 @@ func (s *Server) listObjects(ctx context.Context, k *kind, ns string, lo listOpt
 		out.rev = page.Rev
 		opts.Rev = page.Rev
 		for i, kv := range page.Items {
-			if lo.limit > 0 && int64(len(out.items)) == lo.limit {
+			if lo.limit > 0 && int64(len(out.items)+len(out.raw)) == lo.limit {
 				out.cont = encodeContinue(page.Rev, kv.Key, prefix)
 				if !filtering {
 					n := int64(len(page.Items)-i) + page.Remaining
 					out.remaining = &n
 				}
 				return out, page.Rev, nil
+			}
+			if raw && !filtering {
+				out.raw = append(out.raw, kv)
+				continue
 			}
 			obj, err := k.decodeKV(kv)
 			if err != nil {
@@ -196,9 +208,26 @@ func (s *Server) list(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	res, rev, err := s.listObjects(ctx, k, ri.namespace, lo)
+	raw := out.proto && out.as == "" && k.toServed == nil
+	res, rev, err := s.listPage(ctx, k, ri.namespace, lo, raw)
 	if err != nil {
 		return err
+	}
+	if res.raw != nil || (raw && len(res.items) == 0 && lo.labels.Empty() && lo.fields.Empty()) {
+		data, err := rawProtoList(k, res.raw, rev, res.cont, res.remaining)
+		if err == nil {
+			w.Header().Set("Content-Type", protoType)
+			w.WriteHeader(http.StatusOK)
+			w.Write(data)
+			return nil
+		}
+		if !errors.Is(err, errNotProto) {
+			return apierrors.NewInternalError(err)
+		}
+		// Some value was stored as JSON: decode this page after all.
+		if res, rev, err = s.listPage(ctx, k, ri.namespace, lo, false); err != nil {
+			return err
+		}
 	}
 	served := make([]runtime.Object, len(res.items))
 	for i, obj := range res.items {

@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/internal/daemon"
@@ -196,6 +199,59 @@ func TestPagingWithSelectors(t *testing.T) {
 		// kube-root-ca.crt does not exist in Skiff yet; count only ours.
 		if len(seen) != tc.want {
 			t.Errorf("%q limit %d: %d objects in %d pages, want %d", tc.selector, tc.limit, len(seen), pages, tc.want)
+		}
+	}
+}
+
+// TestProtobufListMatchesJSON: protobuf lists are assembled from stored
+// bytes without decoding; they must carry exactly what the decoded JSON
+// list carries, resourceVersions included.
+func TestProtobufListMatchesJSON(t *testing.T) {
+	env := testenv.Start(t, testenv.WithoutControllers)
+	ctx := context.Background()
+	replicas := int32(3)
+	for i, name := range []string{"a", "b", "c"} {
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"i": name}, Annotations: map[string]string{"x": "y"}, Finalizers: []string{"example.com/f"}},
+			Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img:" + name}}}}},
+		}
+		if _, err := env.Client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 { // a later revision for one of them
+			d.Spec.Template.Spec.Containers[0].Image = "img:new"
+			if _, err := env.Client.AppsV1().Deployments("default").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	jsonCfg := *env.Config
+	jsonCfg.ContentType, jsonCfg.AcceptContentTypes = "application/json", "application/json"
+	jsonClient := kubernetes.NewForConfigOrDie(&jsonCfg)
+	for _, limit := range []int64{0, 2} {
+		fromProto, err := env.Client.AppsV1().Deployments("default").List(ctx, metav1.ListOptions{Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromJSON, err := jsonClient.AppsV1().Deployments("default").List(ctx, metav1.ListOptions{Limit: limit, ResourceVersion: fromProto.ResourceVersion, ResourceVersionMatch: metav1.ResourceVersionMatchExact})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range fromJSON.Items {
+			fromJSON.Items[i].TypeMeta = metav1.TypeMeta{} // JSON items carry it, protobuf items do not
+		}
+		if !equality.Semantic.DeepEqual(fromProto.Items, fromJSON.Items) {
+			t.Fatalf("limit %d: protobuf list differs from JSON list:\n%v\n%v", limit, fromProto.Items, fromJSON.Items)
+		}
+		if limit > 0 && (fromProto.Continue == "" || fromProto.RemainingItemCount == nil || *fromProto.RemainingItemCount != 1) {
+			t.Fatalf("limit %d: continue %q remaining %v", limit, fromProto.Continue, fromProto.RemainingItemCount)
+		}
+		for _, d := range fromProto.Items {
+			if d.ResourceVersion == "" || d.Name == "" || *d.Spec.Replicas != 3 {
+				t.Fatalf("item lacks fields: %+v", d.ObjectMeta)
+			}
 		}
 	}
 }
