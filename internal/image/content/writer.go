@@ -3,9 +3,13 @@ package content
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -103,7 +107,7 @@ func (s *Store) Writer(ctx context.Context, ref string) (Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest %q: %w", ref, err)
 	}
-	w := &writer{s: s, ref: ref, dir: dir, lock: lock, digester: digest.Canonical.Digester()}
+	w := &writer{s: s, ref: ref, dir: dir, lock: lock, hash: sha256.New()}
 	if err := w.open(); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("ingest %q: %w", ref, err)
@@ -112,14 +116,14 @@ func (s *Store) Writer(ctx context.Context, ref string) (Writer, error) {
 }
 
 type writer struct {
-	s        *Store
-	ref      string
-	dir      string
-	lock     *os.File
-	f        *os.File
-	digester digest.Digester
-	offset   int64
-	done     bool
+	s      *Store
+	ref    string
+	dir    string
+	lock   *os.File
+	f      *os.File
+	hash   hash.Hash // sha256 of data[:offset]
+	offset int64
+	done   bool
 }
 
 // open opens dir/data, re-hashing whatever a previous writer left there.
@@ -132,7 +136,20 @@ func (w *writer) open() error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(w.digester.Hash(), f)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if w.restoreHash(st.Size()) {
+		if _, err := f.Seek(st.Size(), io.SeekStart); err != nil {
+			f.Close()
+			return err
+		}
+		w.f, w.offset = f, st.Size()
+		return nil
+	}
+	n, err := io.Copy(w.hash, f)
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("rehash resumed ingest: %w", err)
@@ -141,18 +158,50 @@ func (w *writer) open() error {
 	return nil
 }
 
+// The running hash is saved beside the data when a writer closes, so a
+// resumed ingest (a registry's next upload chunk) need not hash the data
+// again. The state is trusted only if it covers exactly the data's size.
+const hashStateFile = "hashstate"
+
+func (w *writer) saveHash() {
+	m, ok := w.hash.(encoding.BinaryMarshaler)
+	if !ok {
+		return
+	}
+	state, err := m.MarshalBinary()
+	if err != nil {
+		return
+	}
+	buf := binary.BigEndian.AppendUint64(nil, uint64(w.offset))
+	_ = os.WriteFile(filepath.Join(w.dir, hashStateFile), append(buf, state...), 0o644)
+}
+
+func (w *writer) restoreHash(size int64) bool {
+	data, err := os.ReadFile(filepath.Join(w.dir, hashStateFile))
+	os.Remove(filepath.Join(w.dir, hashStateFile)) // stale as soon as data changes
+	if err != nil || len(data) < 8 || int64(binary.BigEndian.Uint64(data)) != size {
+		return false
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(data[8:]); err != nil {
+		return false
+	}
+	w.hash = h
+	return true
+}
+
 func (w *writer) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, fmt.Errorf("ingest %q: write after commit or close: %w", w.ref, ErrInvalid)
 	}
 	n, err := w.f.Write(p)
-	w.digester.Hash().Write(p[:n])
+	w.hash.Write(p[:n])
 	w.offset += int64(n)
 	return n, err
 }
 
 func (w *writer) Offset() int64         { return w.offset }
-func (w *writer) Digest() digest.Digest { return w.digester.Digest() }
+func (w *writer) Digest() digest.Digest { return digest.NewDigest(digest.SHA256, w.hash) }
 
 func (w *writer) Truncate(size int64) error {
 	if w.done {
@@ -167,8 +216,8 @@ func (w *writer) Truncate(size int64) error {
 	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	w.digester = digest.Canonical.Digester()
-	if _, err := io.CopyN(w.digester.Hash(), w.f, size); err != nil {
+	w.hash = sha256.New()
+	if _, err := io.CopyN(w.hash, w.f, size); err != nil {
 		return fmt.Errorf("ingest %q: rehash after truncate: %w", w.ref, err)
 	}
 	w.offset = size
@@ -182,7 +231,7 @@ func (w *writer) Commit(ctx context.Context, size int64, expected digest.Digest)
 	if size > 0 && size != w.offset {
 		return fmt.Errorf("ingest %q: size mismatch: expected %d, got %d: %w", w.ref, size, w.offset, ErrInvalid)
 	}
-	dgst := w.digester.Digest()
+	dgst := w.Digest()
 	if expected != "" && expected != dgst {
 		return fmt.Errorf("ingest %q: digest mismatch: expected %s, got %s: %w", w.ref, expected, dgst, ErrInvalid)
 	}
@@ -248,6 +297,9 @@ func (w *writer) Close() error {
 	}
 	w.done = true
 	err := w.f.Close()
+	if err == nil {
+		w.saveHash()
+	}
 	if lerr := w.lock.Close(); err == nil {
 		err = lerr
 	}
