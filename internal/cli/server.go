@@ -40,6 +40,7 @@ created in the data dir.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.DataDir, "data-dir", DefaultDataDir, "directory for the server's state")
 	f.StringVar(&opts.Listen, "listen", ":6443", "address the API server listens on (HTTPS)")
+	f.StringVar(&opts.RegistryListen, "registry-listen", "127.0.0.1:5000", "loopback address of the embedded registry's plain-HTTP endpoint (empty: only /v2/ on the API port)")
 	f.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated URLs of an external etcd cluster (default: embedded etcd)")
 	f.StringVar(&opts.EtcdTLS.CAFile, "etcd-cafile", "", "CA bundle of the external etcd's serving certificates")
 	f.StringVar(&opts.EtcdTLS.CertFile, "etcd-certfile", "", "client certificate for the external etcd")

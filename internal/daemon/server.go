@@ -33,6 +33,9 @@ type ServerOptions struct {
 	// embedded member under DataDir/etcd.
 	EtcdEndpoints []string
 	EtcdTLS       etcdserver.ClientTLS
+	// RegistryListen is the loopback address of the embedded registry's
+	// plain-HTTP endpoint; empty disables it (/v2/ on the API port stays).
+	RegistryListen string
 	// DisableControllers runs the API without control loops (tests of a
 	// controller run their own).
 	DisableControllers bool
@@ -110,9 +113,32 @@ func (s *Server) Run(ctx context.Context) error {
 	st := store.NewEtcd(cli)
 	go st.RunCompactor(ctx, s.opts.CompactInterval)
 
-	api, err := newAPIServer(st, s.log)
+	_, reg, err := newRegistry(dataDir, s.log)
 	if err != nil {
 		return err
+	}
+	api, err := newAPIServer(st, reg, s.log)
+	if err != nil {
+		return err
+	}
+	registryDone := closedChan()
+	if s.opts.RegistryListen != "" {
+		if err := loopbackOnly(s.opts.RegistryListen); err != nil {
+			return err
+		}
+		rln, err := net.Listen("tcp", s.opts.RegistryListen)
+		if err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		s.log.Info("registry listening", "component", "registry", "addr", rln.Addr().String())
+		done := make(chan struct{})
+		registryDone = done
+		go func() {
+			defer close(done)
+			if err := serveRegistry(ctx, rln, reg, s.log); err != nil {
+				s.log.Error("registry stopped", "component", "registry", "err", err)
+			}
+		}()
 	}
 	// Watches and other long requests end when the server stops.
 	baseCtx, cancelRequests := context.WithCancel(context.Background())
@@ -160,6 +186,7 @@ func (s *Server) Run(ctx context.Context) error {
 	srv.Shutdown(shutdownCtx)
 	<-controllersDone
 	<-cachesDone
+	<-registryDone
 	return nil
 }
 

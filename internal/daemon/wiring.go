@@ -19,9 +19,10 @@ import (
 
 // newAPIServer wires the API server with Skiff's resource table,
 // admission, tables and OpenAPI documents.
-func newAPIServer(st store.Interface, log *slog.Logger) (*apiserver.Server, error) {
+func newAPIServer(st store.Interface, registry http.Handler, log *slog.Logger) (*apiserver.Server, error) {
 	mux := http.NewServeMux()
 	openapi.New(openapiResources(resources.All)).Install(mux)
+	mux.Handle("/v2/", registry)
 	return apiserver.New(apiserver.Config{
 		Store:         st,
 		Resources:     resources.All,

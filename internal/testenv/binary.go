@@ -83,7 +83,9 @@ func FreePort(t testing.TB) string {
 // /readyz answers. The process is killed at cleanup if still running.
 func StartProcess(t testing.TB, dataDir, addr string, extra ...string) *Proc {
 	t.Helper()
-	args := append([]string{"server", "--data-dir", dataDir, "--listen", addr}, extra...)
+	// No plain-HTTP registry unless a test asks for one: it would want
+	// the same default port in every server.
+	args := append([]string{"server", "--data-dir", dataDir, "--listen", addr, "--registry-listen="}, extra...)
 	p := &Proc{t: t, DataDir: dataDir, Addr: addr, Log: &bytes.Buffer{}, done: make(chan struct{}),
 		Kubeconfig: filepath.Join(dataDir, "admin.kubeconfig")}
 	p.cmd = exec.Command(Binary(t), args...)

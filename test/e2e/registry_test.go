@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"skiff.dev/skiff/internal/testenv"
+)
+
+// TestRegistryPersistsAcrossRestart pushes an image with crane (a real
+// registry client) to the server's embedded registry, restarts the
+// server, and pulls the same digest back.
+func TestRegistryPersistsAcrossRestart(t *testing.T) {
+	dir, addr, reg := t.TempDir(), testenv.FreePort(t), testenv.FreePort(t)
+	p := testenv.StartProcess(t, dir, addr, "--registry-listen", reg)
+	img, err := random.Image(1<<20, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	ref := reg + "/demo/hello:v1"
+	if err := crane.Push(img, ref, crane.Insecure); err != nil {
+		t.Fatalf("crane push: %v", err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.StartProcess(t, dir, addr, "--registry-listen", reg)
+	got, err := crane.Pull(ref, crane.Insecure)
+	if err != nil {
+		t.Fatalf("crane pull after restart: %v", err)
+	}
+	if d, _ := got.Digest(); d != want {
+		t.Fatalf("digest after restart %s, want %s", d, want)
+	}
+	tags, err := crane.ListTags(reg+"/demo/hello", crane.Insecure)
+	if err != nil || len(tags) != 1 || tags[0] != "v1" {
+		t.Fatalf("tags %v, %v", tags, err)
+	}
+
+	// The same registry is under /v2/ on the API port, over TLS, for
+	// clients holding the cluster's credentials.
+	cfg, err := clientcmd.BuildConfigFromFlags("", p.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := rest.TransportFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaAPI, err := crane.Pull(addr+"/demo/hello:v1", crane.WithTransport(tr))
+	if err != nil {
+		t.Fatalf("pull through the API port: %v", err)
+	}
+	if d, _ := viaAPI.Digest(); d != want {
+		t.Fatalf("digest through the API port %s, want %s", d, want)
+	}
+}
