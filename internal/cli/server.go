@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
+	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"log/slog"
@@ -34,6 +38,7 @@ created in the data dir.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			go exitIfStuck(ctx, shutdownLimit)
 			return srv.Run(ctx)
 		},
 	}
@@ -79,4 +84,16 @@ func newEtcdCmd() *cobra.Command {
 	f.StringVar(&clientURLs, "listen-client-urls", "http://127.0.0.1:2379", "comma-separated URLs to serve clients on")
 	f.StringVar(&cfg.Name, "name", "skiff", "member name")
 	return cmd
+}
+
+// shutdownLimit bounds a graceful shutdown; past it the process dumps its
+// goroutines (to find what hung) and exits.
+const shutdownLimit = 45 * time.Second
+
+func exitIfStuck(ctx context.Context, limit time.Duration) {
+	<-ctx.Done()
+	time.Sleep(limit)
+	slog.Error("graceful shutdown did not finish; exiting", "component", "daemon", "limit", limit)
+	pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+	os.Exit(1)
 }

@@ -5,6 +5,8 @@ package testenv
 
 import (
 	"context"
+	"runtime/pprof"
+	"strings"
 	"log/slog"
 	"testing"
 	"time"
@@ -55,7 +57,9 @@ func Start(t testing.TB, opts ...func(*daemon.ServerOptions)) *Env {
 				t.Errorf("server: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("server did not stop in 30s")
+			var stacks strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Errorf("server did not stop in 30s; goroutines:\n%s", stacks.String())
 		}
 	})
 	select {
