@@ -5,9 +5,9 @@ package testenv
 
 import (
 	"context"
+	"log/slog"
 	"runtime/pprof"
 	"strings"
-	"log/slog"
 	"testing"
 	"time"
 
