@@ -36,7 +36,7 @@ func NewRoot() *cobra.Command {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
 		return nil
 	}
-	root.AddCommand(newVersionCmd(), newServerCmd(), newEtcdCmd(), newKubectlCmd())
+	root.AddCommand(newVersionCmd(), newServerCmd(), newEtcdCmd(), newKubectlCmd(), newBuildCmd())
 	return root
 }
 
