@@ -167,21 +167,9 @@ func validatePodSecurityContext(spec *corev1.PodSpec, fldPath *field.Path) field
 		return nil
 	}
 	var allErrs field.ErrorList
-	if sc.FSGroup != nil {
-		for _, msg := range utilvalidation.IsValidGroupID(*sc.FSGroup) {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child("fsGroup"), *sc.FSGroup, msg))
-		}
-	}
-	if sc.RunAsUser != nil {
-		for _, msg := range utilvalidation.IsValidUserID(*sc.RunAsUser) {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child("runAsUser"), *sc.RunAsUser, msg))
-		}
-	}
-	if sc.RunAsGroup != nil {
-		for _, msg := range utilvalidation.IsValidGroupID(*sc.RunAsGroup) {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child("runAsGroup"), *sc.RunAsGroup, msg))
-		}
-	}
+	allErrs = append(allErrs, validID(sc.FSGroup, utilvalidation.IsValidGroupID, fldPath.Child("fsGroup"))...)
+	allErrs = append(allErrs, validID(sc.RunAsUser, utilvalidation.IsValidUserID, fldPath.Child("runAsUser"))...)
+	allErrs = append(allErrs, validID(sc.RunAsGroup, utilvalidation.IsValidGroupID, fldPath.Child("runAsGroup"))...)
 	for i, gid := range sc.SupplementalGroups {
 		for _, msg := range utilvalidation.IsValidGroupID(gid) {
 			allErrs = append(allErrs, field.Invalid(fldPath.Child("supplementalGroups").Index(i), gid, msg))

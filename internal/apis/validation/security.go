@@ -12,16 +12,8 @@ func validateSecurityContext(sc *corev1.SecurityContext, fldPath *field.Path) fi
 		return nil
 	}
 	var allErrs field.ErrorList
-	if sc.RunAsUser != nil {
-		for _, msg := range utilvalidation.IsValidUserID(*sc.RunAsUser) {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child("runAsUser"), *sc.RunAsUser, msg))
-		}
-	}
-	if sc.RunAsGroup != nil {
-		for _, msg := range utilvalidation.IsValidGroupID(*sc.RunAsGroup) {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child("runAsGroup"), *sc.RunAsGroup, msg))
-		}
-	}
+	allErrs = append(allErrs, validID(sc.RunAsUser, utilvalidation.IsValidUserID, fldPath.Child("runAsUser"))...)
+	allErrs = append(allErrs, validID(sc.RunAsGroup, utilvalidation.IsValidGroupID, fldPath.Child("runAsGroup"))...)
 	if sc.ProcMount != nil {
 		allErrs = append(allErrs, oneOf(*sc.ProcMount, []corev1.ProcMountType{corev1.DefaultProcMount, corev1.UnmaskedProcMount}, fldPath.Child("procMount"))...)
 	}
@@ -67,4 +59,16 @@ func validateSeccompProfile(sp *corev1.SeccompProfile, fldPath *field.Path) fiel
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("localhostProfile"), sp, "can only be set when seccomp type is Localhost"))
 	}
 	return allErrs
+}
+
+// validID checks an optional user or group ID.
+func validID(id *int64, check func(int64) []string, fldPath *field.Path) field.ErrorList {
+	if id == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, msg := range check(*id) {
+		errs = append(errs, field.Invalid(fldPath, *id, msg))
+	}
+	return errs
 }
