@@ -37,6 +37,7 @@ func NewRoot() *cobra.Command {
 		return nil
 	}
 	root.AddCommand(newVersionCmd(), newServerCmd(), newEtcdCmd(), newKubectlCmd(), newBuildCmd())
+	root.AddCommand(newImageCmds()...)
 	return root
 }
 
