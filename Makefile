@@ -12,15 +12,28 @@ LDFLAGS   := -X k8s.io/component-base/version.gitVersion=$(K8S) \
              -X skiff.dev/skiff/internal/version.Version=$(VERSION)
 TEST_FLAGS ?= -timeout 25m
 
-.PHONY: build test vet fmt bench clean
+.PHONY: build test test-tools vet fmt bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/skiff ./cmd/skiff
 	ln -sf skiff bin/kubectl
 
-test:
+# Tools some tests drive as real peers (Debian packages); installed when
+# missing and root, otherwise those tests skip with a message.
+TEST_TOOLS := podman
+
+test: test-tools
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+
+test-tools:
+	@for t in $(TEST_TOOLS); do \
+	  command -v $$t >/dev/null 2>&1 && continue; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $$t for the interop tests"; \
+	    (apt-get install -y -qq $$t >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$t >/dev/null 2>&1)) || echo "could not install $$t: its tests will skip"; \
+	  fi; \
+	done
 
 fmt:
 	gofmt -l -w cmd internal test bench
