@@ -38,6 +38,7 @@ func NewRoot() *cobra.Command {
 	}
 	root.AddCommand(newVersionCmd(), newServerCmd(), newEtcdCmd(), newKubectlCmd(), newBuildCmd())
 	root.AddCommand(newImageCmds()...)
+	root.AddCommand(newRemoteCmds()...)
 	return root
 }
 

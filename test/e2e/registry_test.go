@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/crane"
@@ -58,5 +62,34 @@ func TestRegistryPersistsAcrossRestart(t *testing.T) {
 	}
 	if d, _ := viaAPI.Digest(); d != want {
 		t.Fatalf("digest through the API port %s, want %s", d, want)
+	}
+}
+
+// TestSkiffPushPull: skiff build, push to the server's registry, restart
+// the server, pull into a fresh data dir: the same image ID.
+func TestSkiffPushPull(t *testing.T) {
+	bin := testenv.Binary(t)
+	dir, addr, reg := t.TempDir(), testenv.FreePort(t), testenv.FreePort(t)
+	p := testenv.StartProcess(t, dir, addr, "--registry-listen", reg)
+	ctxDir, local, fresh := t.TempDir(), t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(ctxDir, "f"), []byte("pushed\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\nCOPY f /f\n"), 0o644)
+	skiff := func(data string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append(args, "--data-dir", data)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("skiff %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	name := reg + "/demo/pushed:v1"
+	id := strings.TrimSpace(skiff(local, "build", "-q", "-t", name, ctxDir))
+	skiff(local, "push", name)
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.StartProcess(t, dir, addr, "--registry-listen", reg)
+	if out := skiff(fresh, "pull", name); !strings.Contains(out, id) {
+		t.Fatalf("pull into a fresh data dir gave\n%s\nwant image %s", out, id)
 	}
 }
