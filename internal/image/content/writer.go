@@ -158,6 +158,24 @@ func (w *writer) open() error {
 	return nil
 }
 
+// rehash digests the ingest's data with alg.
+func (w *writer) rehash(alg digest.Algorithm) (digest.Digest, error) {
+	if !alg.Available() {
+		return "", fmt.Errorf("ingest %q: digest algorithm %q is not supported: %w", w.ref, alg, ErrInvalid)
+	}
+	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	d, err := alg.FromReader(io.LimitReader(w.f, w.offset))
+	if err != nil {
+		return "", fmt.Errorf("ingest %q: rehash: %w", w.ref, err)
+	}
+	if _, err := w.f.Seek(w.offset, io.SeekStart); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
 // The running hash is saved beside the data when a writer closes, so a
 // resumed ingest (a registry's next upload chunk) need not hash the data
 // again. The state is trusted only if it covers exactly the data's size.
@@ -232,6 +250,13 @@ func (w *writer) Commit(ctx context.Context, size int64, expected digest.Digest)
 		return fmt.Errorf("ingest %q: size mismatch: expected %d, got %d: %w", w.ref, size, w.offset, ErrInvalid)
 	}
 	dgst := w.Digest()
+	if expected != "" && expected.Algorithm() != digest.SHA256 {
+		// Another algorithm (sha512): hash the data once more with it.
+		var err error
+		if dgst, err = w.rehash(expected.Algorithm()); err != nil {
+			return err
+		}
+	}
 	if expected != "" && expected != dgst {
 		return fmt.Errorf("ingest %q: digest mismatch: expected %s, got %s: %w", w.ref, expected, dgst, ErrInvalid)
 	}

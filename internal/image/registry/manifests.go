@@ -197,7 +197,15 @@ func (rg *Registry) putManifest(w http.ResponseWriter, r *http.Request, name, re
 	if err != nil {
 		return err
 	}
-	d := digest.FromBytes(b)
+	// A manifest pushed by digest is addressed with that digest's
+	// algorithm (sha256 or sha512); by tag, with sha256.
+	alg := digest.Canonical
+	if wantDigest != "" {
+		if alg = wantDigest.Algorithm(); !alg.Available() {
+			return apiErr(http.StatusBadRequest, codeDigestInvalid, "digest algorithm %q is not supported", alg).withDetail(map[string]string{"digest": wantDigest.String()})
+		}
+	}
+	d := alg.FromBytes(b)
 	if wantDigest != "" && wantDigest != d {
 		return apiErr(http.StatusBadRequest, codeDigestInvalid, "manifest digest is %s, not %s", d, wantDigest).withDetail(map[string]string{"digest": wantDigest.String()})
 	}

@@ -236,12 +236,7 @@ func (rg *Registry) finishUpload(w http.ResponseWriter, r *http.Request, name, i
 			return err
 		}
 	}
-	var cerr error
-	if d.Algorithm() != digest.Canonical {
-		cerr = fmt.Errorf("only %s digests are supported: %w", digest.Canonical, content.ErrInvalid)
-	} else {
-		cerr = cw.Commit(ctx, 0, d)
-	}
+	cerr := cw.Commit(ctx, 0, d)
 	switch {
 	case cerr == nil || errors.Is(cerr, content.ErrAlreadyExists):
 	case errors.Is(cerr, content.ErrInvalid):
