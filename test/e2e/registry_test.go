@@ -93,3 +93,44 @@ func TestSkiffPushPull(t *testing.T) {
 		t.Fatalf("pull into a fresh data dir gave\n%s\nwant image %s", out, id)
 	}
 }
+
+// TestCraneCLI drives the embedded registry with the crane command itself
+// (built from the go-containerregistry module Skiff already depends on):
+// push an archive skiff saved, list tags, read the digest, pull it back.
+func TestCraneCLI(t *testing.T) {
+	bin := testenv.Binary(t)
+	crane := filepath.Join(t.TempDir(), "crane")
+	if out, err := exec.Command("go", "build", "-o", crane, "github.com/google/go-containerregistry/cmd/crane").CombinedOutput(); err != nil {
+		t.Fatalf("build crane: %v\n%s", err, out)
+	}
+	reg := testenv.FreePort(t)
+	testenv.StartProcess(t, t.TempDir(), testenv.FreePort(t), "--registry-listen", reg)
+	data, ctxDir := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(ctxDir, "f"), []byte("crane\n"), 0o644)
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\nCOPY f /f\n"), 0o644)
+	run := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run(bin, "build", "-q", "-t", "craned:v1", "--data-dir", data, ctxDir)
+	archive := filepath.Join(t.TempDir(), "craned.tar")
+	run(bin, "save", "-o", archive, "--data-dir", data, "craned:v1")
+	ref := reg + "/cli/craned:v1"
+	run(crane, "push", "--insecure", archive, ref)
+	if tags := run(crane, "ls", "--insecure", reg+"/cli/craned"); tags != "v1" {
+		t.Fatalf("crane ls: %q", tags)
+	}
+	digest := run(crane, "digest", "--insecure", ref)
+	if !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("crane digest: %q", digest)
+	}
+	pulled := filepath.Join(t.TempDir(), "pulled.tar")
+	run(crane, "pull", "--insecure", ref, pulled)
+	if out := run(bin, "load", "-i", pulled, "--data-dir", t.TempDir()); !strings.Contains(out, "Loaded image") {
+		t.Fatalf("load of crane's pull: %s", out)
+	}
+}
