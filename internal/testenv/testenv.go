@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,3 +95,29 @@ func (w testWriter) Write(p []byte) (int, error) {
 // WithoutControllers starts the API without control loops, for tests that
 // run the controller under test themselves.
 func WithoutControllers(o *daemon.ServerOptions) { o.DisableControllers = true }
+
+// Run runs a component's Run (fn) in the background for the test. The
+// returned stop cancels it and waits up to 10 s for it to return; it also
+// runs at cleanup.
+func Run(t testing.TB, name string, fn func(ctx context.Context) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s did not stop in 10s", name)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -219,25 +218,8 @@ func startGC(t *testing.T, env *testenv.Env) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- garbagecollector.New(mc, testLogger(t)).Run(ctx, 2) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("garbage collector: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("garbage collector did not stop in 10s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	gc := garbagecollector.New(mc, testLogger(t))
+	return testenv.Run(t, "garbage collector", func(ctx context.Context) error { return gc.Run(ctx, 2) })
 }
 
 func makeChain(t *testing.T, c kubernetes.Interface, name string, podFinalizers ...string) chain {

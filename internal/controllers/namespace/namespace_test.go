@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -189,25 +188,8 @@ func start(t *testing.T, env *testenv.Env) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- namespace.New(env.Client, mc, testLogger(t)).Run(ctx, 2) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("namespace controller: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("namespace controller did not stop in 10s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	c := namespace.New(env.Client, mc, testLogger(t))
+	return testenv.Run(t, "namespace controller", func(ctx context.Context) error { return c.Run(ctx, 2) })
 }
 
 // eventually polls cond until it holds, failing the test after 20s.
