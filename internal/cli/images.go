@@ -34,7 +34,7 @@ func (f *imageFlags) service() (*images.Service, error) {
 }
 
 func newImageCmds() []*cobra.Command {
-	return []*cobra.Command{newImagesCmd(), newTagCmd(), newRmiCmd(), newInspectCmd(), newHistoryCmd(), newSaveCmd(), newLoadCmd()}
+	return []*cobra.Command{newImagesCmd(), newTagCmd(), newRmiCmd(), newInspectCmd(), newHistoryCmd(), newSaveCmd(), newLoadCmd(), newImportCmd()}
 }
 
 func newImagesCmd() *cobra.Command {
@@ -241,6 +241,40 @@ func newLoadCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "", "archive to read (default standard input)")
+	f.add(cmd)
+	return cmd
+}
+
+func newImportCmd() *cobra.Command {
+	var f imageFlags
+	cmd := &cobra.Command{
+		Use: "import FILE|- [NAME[:TAG]]", Short: "Make an image from a root filesystem tarball", Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, err := f.service()
+			if err != nil {
+				return err
+			}
+			var r io.Reader = os.Stdin
+			if args[0] != "-" {
+				file, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer file.Close()
+				r = file
+			}
+			name := ""
+			if len(args) == 2 {
+				name = args[1]
+			}
+			id, err := svc.Import(cmd.Context(), r, name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), id)
+			return nil
+		},
+	}
 	f.add(cmd)
 	return cmd
 }

@@ -90,4 +90,14 @@ CMD ["--port", "8080"]
 	if err := json.Unmarshal([]byte(skiff("inspect", "demo:v1")), &inspected); err != nil || inspected[0].ID != id {
 		t.Fatalf("after save/rmi/load the ID is %v (%v), want %s", inspected, err, id)
 	}
+
+	// import: a root filesystem tarball becomes a one-layer image.
+	rootfs := filepath.Join(t.TempDir(), "rootfs.tar")
+	if out, err := exec.Command("tar", "-C", ctxDir, "-cf", rootfs, "app.txt").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	imported := strings.TrimSpace(skiff("import", rootfs, "rootfs:v1"))
+	if !strings.HasPrefix(imported, "sha256:") || !strings.Contains(skiff("images"), "rootfs") {
+		t.Fatalf("import gave %q", imported)
+	}
 }
