@@ -2,7 +2,6 @@ package build
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"skiff.dev/skiff/internal/errdefs"
 	"skiff.dev/skiff/internal/image/content"
 )
 
@@ -23,12 +23,12 @@ import (
 var (
 	// ErrInvalid: the Dockerfile or an option is wrong (the message says
 	// where and why).
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = errdefs.ErrInvalid
 	// ErrNotFound: a base image, stage or source file does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.ErrNotFound
 	// ErrUnavailable: the build needs something this machine cannot do
 	// (RUN without a container engine, ADD of a remote URL).
-	ErrUnavailable = errors.New("unavailable")
+	ErrUnavailable = errdefs.ErrUnavailable
 )
 
 // Store is what the builder needs from the content store.

@@ -1,16 +1,16 @@
 package content
 
-import "errors"
+import "skiff.dev/skiff/internal/errdefs"
 
 // Error kinds returned (wrapped with context) by this package.
 var (
 	// ErrNotFound: the blob, ingest or reference does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.ErrNotFound
 	// ErrAlreadyExists: the blob being committed is already in the store.
 	// It is harmless: the content is identical by construction.
-	ErrAlreadyExists = errors.New("already exists")
+	ErrAlreadyExists = errdefs.ErrAlreadyExists
 	// ErrInvalid: bad input, a size or digest mismatch, or corrupt content.
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = errdefs.ErrInvalid
 	// ErrUnavailable: the ingest ref is locked by another writer; retry later.
-	ErrUnavailable = errors.New("unavailable")
+	ErrUnavailable = errdefs.ErrUnavailable
 )

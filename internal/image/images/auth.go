@@ -17,12 +17,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"skiff.dev/skiff/internal/atomicfile"
+	"skiff.dev/skiff/internal/errdefs"
 	"skiff.dev/skiff/internal/image/content"
 )
 
 // ErrUnauthorized: the registry refused the credentials, or wants some and
 // got none.
-var ErrUnauthorized = errors.New("unauthorized")
+var ErrUnauthorized = errdefs.ErrUnauthorized
 
 // DefaultConfigPath is where Docker keeps credentials:
 // $DOCKER_CONFIG/config.json, else ~/.docker/config.json.

@@ -3,7 +3,6 @@ package images
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -13,13 +12,14 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"skiff.dev/skiff/internal/errdefs"
 	"skiff.dev/skiff/internal/image/build"
 	"skiff.dev/skiff/internal/image/content"
 )
 
 // ErrConflict: the operation conflicts with the state of the store, e.g.
 // removing by ID an image that has several names, or an image in use.
-var ErrConflict = errors.New("conflict")
+var ErrConflict = errdefs.ErrConflict
 
 const (
 	maxConfigSize   = 8 << 20
