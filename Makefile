@@ -18,9 +18,11 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/skiff ./cmd/skiff
 	ln -sf skiff bin/kubectl
 
-# Tools some tests drive as real peers (Debian packages); installed when
-# missing and root, otherwise those tests skip with a message.
-TEST_TOOLS := podman
+# Tools some tests drive as real peers, and what building the container
+# side needs (command:Debian package); installed when missing and root,
+# otherwise those tests skip with a message.
+TEST_TOOLS := podman:podman busybox:busybox-static docker:docker.io \
+              /usr/include/seccomp.h:libseccomp-dev
 
 # test/e2e runs the built binary, which go test's cache cannot see: never
 # reuse its cached result.
@@ -30,11 +32,12 @@ test: test-tools
 	$(GO) test -count=1 $(TEST_FLAGS) ./test/e2e/
 
 test-tools:
-	@for t in $(TEST_TOOLS); do \
-	  command -v $$t >/dev/null 2>&1 && continue; \
+	@for tp in $(TEST_TOOLS); do \
+	  t=$${tp%%:*}; p=$${tp#*:}; \
+	  { [ -e "$$t" ] || command -v $$t >/dev/null 2>&1; } && continue; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing $$t for the interop tests"; \
-	    (apt-get install -y -qq $$t >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$t >/dev/null 2>&1)) || echo "could not install $$t: its tests will skip"; \
+	    echo "installing $$p for the tests"; \
+	    (apt-get install -y -qq $$p >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$p >/dev/null 2>&1)) || echo "could not install $$p: its tests will skip"; \
 	  fi; \
 	done
 
