@@ -17,6 +17,7 @@ TEST_FLAGS ?= -timeout 25m
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/skiff ./cmd/skiff
 	ln -sf skiff bin/kubectl
+	CGO_ENABLED=1 $(GO) build -tags "seccomp runc_nocriu" -o bin/skiff-shim ./cmd/skiff-shim
 
 # Tools some tests drive as real peers, and what building the container
 # side needs (command:Debian package); installed when missing and root,
