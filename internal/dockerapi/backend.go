@@ -77,7 +77,9 @@ type ContainerBackend interface {
 type ExecBackend interface {
 	ExecCreate(ctx context.Context, nameOrID string, req container.ExecCreateRequest) (string, error)
 	// ExecStart runs the exec process, streaming its stdio, and returns
-	// when it exits (the exit code is then in ExecInspect).
+	// when it exits (the exit code is then in ExecInspect). With
+	// opts.Detach it returns once the process has started. ctx ends when
+	// the client hangs up or the server shuts down.
 	ExecStart(ctx context.Context, execID string, opts ExecStartOptions) error
 	ExecResize(ctx context.Context, execID string, height, width uint) error
 	ExecInspect(ctx context.Context, execID string) (container.ExecInspectResponse, error)
@@ -96,10 +98,12 @@ type ImageBackend interface {
 	ImagePull(ctx context.Context, ref, platform string, auth RegistryAuth, progress io.Writer) error
 	ImagePush(ctx context.Context, ref string, auth RegistryAuth, progress io.Writer) error
 	// ImageLoad loads a docker-archive or OCI archive and returns the
-	// loaded names (or IDs).
+	// loaded names (or IDs); the API reports them ("Loaded image: ...").
 	ImageLoad(ctx context.Context, r io.Reader, progress io.Writer) ([]string, error)
 	ImageSave(ctx context.Context, names []string, w io.Writer) error
 	// ImageBuild builds from a tar build context and returns the image ID.
+	// The API adds the aux ID message and the "Successfully built/tagged"
+	// lines itself.
 	ImageBuild(ctx context.Context, buildContext io.Reader, opts BuildOptions, progress io.Writer) (string, error)
 	ImagePrune(ctx context.Context, filters Filters) (image.PruneReport, error)
 }
@@ -179,6 +183,11 @@ type AttachOptions struct {
 	// Logs replays the log first; Stream then follows live output.
 	Logs, Stream bool
 	DetachKeys   string
+	// Ready, if not nil, is closed once the streams are attached (before
+	// any log replay). The API starts the client's stream then, so a
+	// client that attaches and then starts the container (`docker run`)
+	// misses none of its output.
+	Ready chan<- struct{}
 }
 
 // ExecStartOptions are the exec process's streams.
