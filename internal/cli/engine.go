@@ -2,6 +2,8 @@ package cli
 
 import (
 	"log/slog"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +23,9 @@ and are adopted again when it starts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Logger = slog.Default()
-			return daemon.RunEngine(cmd.Context(), o)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return daemon.RunEngine(ctx, o)
 		},
 	}
 	f := cmd.Flags()

@@ -34,7 +34,9 @@ func (f *imageFlags) service() (*images.Service, error) {
 }
 
 func newImageCmds() []*cobra.Command {
-	return []*cobra.Command{newImagesCmd(), newTagCmd(), newRmiCmd(), newInspectCmd(), newHistoryCmd(), newSaveCmd(), newLoadCmd(), newImportCmd()}
+	image := &cobra.Command{Use: "image", Short: "Manage images (in the local image store)"}
+	image.AddCommand(newInspectCmd())
+	return []*cobra.Command{image, newImagesCmd(), newTagCmd(), newRmiCmd(), newHistoryCmd(), newSaveCmd(), newLoadCmd(), newImportCmd()}
 }
 
 func newImagesCmd() *cobra.Command {

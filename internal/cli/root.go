@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"skiff.dev/skiff/internal/dockercli"
 	"skiff.dev/skiff/internal/version"
 )
 
@@ -39,6 +41,7 @@ func NewRoot() *cobra.Command {
 	root.AddCommand(newVersionCmd(), newServerCmd(), newEtcdCmd(), newEngineCmd(), newKubectlCmd(), newBuildCmd())
 	root.AddCommand(newImageCmds()...)
 	root.AddCommand(newRemoteCmds()...)
+	root.AddCommand(dockercli.Commands(&dockercli.Options{})...)
 	return root
 }
 
@@ -63,6 +66,15 @@ func Execute(ctx context.Context, args []string) int {
 	root := NewRoot()
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		// Container verbs exit like docker's: the container's own code,
+		// or 125 and a message of their own.
+		var se dockercli.StatusError
+		if errors.As(err, &se) {
+			if se.Status != "" {
+				fmt.Fprintln(os.Stderr, se.Status)
+			}
+			return se.StatusCode
+		}
 		fmt.Fprintln(os.Stderr, "Error:", strings.TrimSpace(err.Error()))
 		return 1
 	}

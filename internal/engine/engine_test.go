@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"skiff.dev/skiff/internal/dockerapi"
+	"skiff.dev/skiff/internal/dockerapi/dockerapitest"
 	"skiff.dev/skiff/internal/errdefs"
 	"skiff.dev/skiff/internal/image/content"
 	"skiff.dev/skiff/internal/image/images"
@@ -85,7 +87,7 @@ func newTestEngine(t *testing.T, dataDir string) *testEngine {
 		}
 	}
 	runDir := filepath.Join(dataDir, "run")
-	nets := bridge.New(bridge.Options{StateDir: filepath.Join(dataDir, "networks")})
+	nets := bridge.New(bridge.Options{StateDir: filepath.Join(dataDir, "networks"), Logger: slog.New(slog.DiscardHandler)})
 	opts := Options{
 		DataDir:   dataDir,
 		RunDir:    runDir,
@@ -417,4 +419,10 @@ func mounted(t *testing.T, p string) bool {
 		t.Fatal(err)
 	}
 	return strings.Contains(string(b), " "+p+" ")
+}
+
+// TestConformance: the engine keeps the Backend contract the Docker API
+// server relies on (the same suite the fake passes).
+func TestConformance(t *testing.T) {
+	dockerapitest.RunConformance(t, func(t *testing.T) dockerapi.Backend { return newTestEngine(t, "").Engine })
 }

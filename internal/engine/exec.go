@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -130,6 +131,9 @@ func (e *Engine) ExecStart(ctx context.Context, execID string, opts dockerapi.Ex
 		cwd = "/"
 	}
 	env := mergeEnv(mergeEnv(img.Config.Config.Env, cfg.Env), p.req.Env)
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		env = append([]string{"PATH=" + oci.DefaultPath}, env...)
+	}
 	if p.req.Tty {
 		env = mergeEnv(env, []string{"TERM=xterm"})
 	}

@@ -59,7 +59,7 @@ CMD ["--port", "8080"]
 		}
 		RootFS struct{ Layers []string }
 	}
-	if err := json.Unmarshal([]byte(skiff("inspect", "demo:v1")), &inspected); err != nil || len(inspected) != 1 {
+	if err := json.Unmarshal([]byte(skiff("image", "inspect", "demo:v1")), &inspected); err != nil || len(inspected) != 1 {
 		t.Fatalf("inspect: %v", err)
 	}
 	c := inspected[0].Config
@@ -87,7 +87,7 @@ CMD ["--port", "8080"]
 	if out := skiff("load", "-i", archive); !strings.Contains(out, "Loaded image: docker.io/library/demo:v1") {
 		t.Fatalf("load:\n%s", out)
 	}
-	if err := json.Unmarshal([]byte(skiff("inspect", "demo:v1")), &inspected); err != nil || inspected[0].ID != id {
+	if err := json.Unmarshal([]byte(skiff("image", "inspect", "demo:v1")), &inspected); err != nil || inspected[0].ID != id {
 		t.Fatalf("after save/rmi/load the ID is %v (%v), want %s", inspected, err, id)
 	}
 
