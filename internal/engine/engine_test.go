@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -425,4 +426,42 @@ func mounted(t *testing.T, p string) bool {
 // server relies on (the same suite the fake passes).
 func TestConformance(t *testing.T) {
 	dockerapitest.RunConformance(t, func(t *testing.T) dockerapi.Backend { return newTestEngine(t, "").Engine })
+}
+
+func TestCommitAndExport(t *testing.T) {
+	te := newTestEngine(t, "")
+	ctx := context.Background()
+	id := te.run(t, "maker", &container.Config{Cmd: []string{"sh", "-c", "echo made > /made.txt"}, Env: []string{"A=1"}}, nil)
+	te.wait(t, id)
+	img, err := te.ContainerCommit(ctx, "maker", dockerapi.CommitOptions{Reference: "committed:v1", Author: "me", Comment: "a note", Changes: []string{`CMD ["cat", "/made.txt"]`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := te.ImageInspect(ctx, "committed:v1")
+	if err != nil || in.ID != img || in.Author != "me" {
+		t.Fatalf("inspect committed image: %+v %v", in, err)
+	}
+	id2 := te.run(t, "", &container.Config{Image: "committed:v1"}, nil)
+	if st := te.wait(t, id2); st.ExitCode != 0 || te.logs(t, id2) != "made\n" {
+		t.Fatalf("a container of the committed image: %+v %q", st, te.logs(t, id2))
+	}
+	if in.Config == nil || !slices.Contains(in.Config.Env, "A=1") {
+		t.Fatalf("committed config lost the container's env: %+v", in.Config)
+	}
+	var buf bytes.Buffer
+	if err := te.ContainerExport(ctx, "maker", &buf); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	found := false
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		found = found || h.Name == "made.txt"
+	}
+	if !found {
+		t.Fatal("export has no made.txt")
+	}
 }

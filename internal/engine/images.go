@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -369,8 +370,47 @@ func dirExists(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// ContainerCommit is not done yet: it needs the builder to turn an upper
-// directory plus --change instructions into an image.
+// ContainerCommit makes an image of the container's changes (its upper
+// directory) on top of its image, with the container's config and the
+// --change instructions applied.
 func (e *Engine) ContainerCommit(ctx context.Context, nameOrID string, opts dockerapi.CommitOptions) (string, error) {
-	return "", fmt.Errorf("commit is not supported yet: %w", errdefs.ErrUnavailable)
+	c, err := e.ctrs.get(nameOrID)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	rec := c.rec
+	c.mu.Unlock()
+	img, err := e.opts.Images.Resolve(ctx, rec.ImageID)
+	if err != nil {
+		return "", err
+	}
+	cfg := rec.Config
+	if opts.Config != nil {
+		cfg = opts.Config
+	}
+	var ic dockerspec.DockerOCIImageConfig
+	if err := convert(cfg, &ic); err != nil {
+		return "", err
+	}
+	upper := e.ctrs.path(rec.ID, "upper")
+	if err := os.MkdirAll(upper, 0o755); err != nil {
+		return "", err
+	}
+	id, err := e.builder.Commit(ctx, build.CommitOptions{
+		Base:       img.Config,
+		BaseLayers: img.Layers,
+		UpperDir:   upper,
+		Config:     &ic,
+		Changes:    opts.Changes,
+		Author:     opts.Author,
+		Comment:    opts.Comment,
+		CreatedBy:  shellJoin(append([]string{rec.Path}, rec.Args...)),
+		Tag:        opts.Reference,
+	})
+	if err != nil {
+		return "", err
+	}
+	e.publish(events.ContainerEventType, events.ActionCommit, rec.ID, map[string]string{"name": rec.Name, "imageID": id.String()})
+	return id.String(), nil
 }
