@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"skiff.dev/skiff/internal/dockercli"
 	"skiff.dev/skiff/internal/image/build"
 	"skiff.dev/skiff/internal/image/content"
 )
@@ -22,8 +23,10 @@ func newBuildCmd() *cobra.Command {
 		Use:   "build [flags] CONTEXT",
 		Short: "Build an image from a Dockerfile",
 		Long: `Build an image from a Dockerfile into the local image store (the same store
-the server's registry and nodes use). RUN steps need the container engine,
-which is not part of Skiff yet: a Dockerfile with RUN fails with a clear error.`,
+the server's registry and nodes use). When the container engine answers
+($DOCKER_HOST, default unix:///run/skiff/docker.sock) the build runs there,
+RUN steps in containers; otherwise (or with --data-dir) it runs in this
+process, where a RUN step fails with a clear error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ContextDir = args[0]
@@ -46,6 +49,13 @@ which is not part of Skiff yet: a Dockerfile with RUN fails with a clear error.`
 					}
 				}
 				opts.BuildArgs[k] = v
+			}
+			if host := dockercli.EngineHost(""); !cmd.Flags().Changed("data-dir") && dockercli.EngineReachable(host) {
+				return dockercli.Build(cmd.Context(), host, dockercli.BuildRequest{
+					ContextDir: opts.ContextDir, Dockerfile: opts.Dockerfile, Tags: opts.Tags,
+					BuildArgs: opts.BuildArgs, Target: opts.Target, NoCache: opts.NoCache,
+					Quiet: opts.Quiet, Platform: opts.Platform,
+				}, cmd.OutOrStdout())
 			}
 			opts.Progress = cmd.OutOrStdout()
 			store := content.New(filepath.Join(dataDir, "images"))

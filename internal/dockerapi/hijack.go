@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/common"
 	"golang.org/x/sys/unix"
+	"skiff.dev/skiff/internal/errdefs"
 )
 
 // hijacked is an attach or exec connection taken over from net/http: the
@@ -75,7 +76,7 @@ func (h *hijacked) writeError(err error) {
 	status := statusOf(err)
 	var body []byte
 	if status != http.StatusNotModified {
-		body, _ = json.Marshal(&common.ErrorResponse{Message: err.Error()})
+		body, _ = json.Marshal(&common.ErrorResponse{Message: errdefs.Message(err)})
 	}
 	_, _ = fmt.Fprintf(h.conn, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		status, http.StatusText(status), len(body), body)

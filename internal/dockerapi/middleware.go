@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"skiff.dev/skiff/internal/errdefs"
 )
 
 // apiVersion is a parsed "major.minor" Engine API version.
@@ -116,7 +118,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Debug("error after the response started", "method", r.Method, "path", r.URL.Path, "error", err)
 			return
 		}
-		writeError(sw, status, err.Error())
+		writeError(sw, status, errdefs.Message(err))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/moby/moby/api/types/jsonstream"
+	"skiff.dev/skiff/internal/errdefs"
 )
 
 // progressMessage is one message of Docker's JSON progress stream. Error
@@ -131,7 +132,7 @@ func (p *progressStream) finish(err error) error {
 func errorMessage(err error) *progressMessage {
 	return &progressMessage{
 		Message:      jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}},
-		ErrorMessage: err.Error(),
+		ErrorMessage: errdefs.Message(err),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types"
 	"github.com/moby/moby/api/types/container"
+	"skiff.dev/skiff/internal/errdefs"
 )
 
 // goSafe runs fn in a goroutine and delivers its error; a panic in fn
@@ -72,7 +73,7 @@ func (m *muxWriter) Write(p []byte) (int, error) {
 // error.
 func systemError(w io.Writer, err error) {
 	m := &muxWriter{mu: new(sync.Mutex), w: w, stream: stdcopy.Systemerr}
-	_, _ = m.Write([]byte("Error grabbing logs: " + err.Error()))
+	_, _ = m.Write([]byte("Error grabbing logs: " + errdefs.Message(err)))
 }
 
 // streamContentType is the media type of a container's output stream:
@@ -266,7 +267,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request, p params)
 	}
 	if err := <-done; err != nil {
 		if !legacy && r.Context().Err() == nil {
-			resp = container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: err.Error()}}
+			resp = container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: errdefs.Message(err)}}
 		} else {
 			return err
 		}

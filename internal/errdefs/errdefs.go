@@ -4,7 +4,10 @@
 // wire codes. Any package may import it; it imports nothing of Skiff's.
 package errdefs
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 var (
 	// ErrNotFound: the named thing does not exist.
@@ -27,3 +30,18 @@ var (
 
 // Is reports whether err is of kind, for callers that prefer a function.
 func Is(err, kind error) bool { return errors.Is(err, kind) }
+
+// Message is err's text for people at an edge: without the trailing
+// ": <kind>" that wrapping one of this package's kinds leaves.
+func Message(err error) string {
+	msg := err.Error()
+	for changed := true; changed; {
+		changed = false
+		for _, k := range []error{ErrNotFound, ErrAlreadyExists, ErrConflict, ErrInvalid, ErrUnavailable, ErrNotModified, ErrUnauthorized} {
+			if s, ok := strings.CutSuffix(msg, ": "+k.Error()); ok && errors.Is(err, k) {
+				msg, changed = s, true
+			}
+		}
+	}
+	return msg
+}

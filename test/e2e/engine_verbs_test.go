@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +125,26 @@ func TestSkiffContainerVerbs(t *testing.T) {
 		}
 		if out := must(t, "logs", "flaky"); strings.Count(out, "run\n") != 4 {
 			t.Errorf("logs show %d runs, want 4 (the first and three restarts):\n%s", strings.Count(out, "run\n"), out)
+		}
+	})
+
+	t.Run("skiff build runs RUN in the engine", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM bb\nRUN echo built-by-run > /msg && mkdir -p /etc && echo app:x:4321:4321::/tmp:/bin/sh >> /etc/passwd\nUSER app\nCMD [\"sh\", \"-c\", \"cat /msg; id -u\"]\n"), 0o644)
+		if out := must(t, "build", "-t", "withrun", dir); !strings.Contains(out, "Step 2/4 : RUN") {
+			t.Errorf("build progress:\n%s", out)
+		}
+		if out := must(t, "run", "--rm", "withrun"); out != "built-by-run\n4321\n" {
+			t.Errorf("run withrun: %q", out)
+		}
+		fail := filepath.Join(t.TempDir(), "Dockerfile")
+		os.WriteFile(fail, []byte("FROM bb\nRUN echo about to fail; exit 3\n"), 0o644)
+		out, err := skiff("build", "-t", "broken", "-f", fail, dir)
+		if err == nil || !strings.Contains(out, "about to fail") || !strings.Contains(out, "returned a non-zero code: 3") {
+			t.Errorf("failing RUN: %v\n%s", err, out)
+		}
+		if out, _ := skiff("images"); strings.Contains(out, "broken") {
+			t.Errorf("a failed build left an image:\n%s", out)
 		}
 	})
 

@@ -88,7 +88,7 @@ func (bc *buildCtx) layerStep(ctx context.Context, ss *stageState, cmd instructi
 		createdBy = text + " # buildkit"
 	case *instructions.RunCommand:
 		if bc.b.runner == nil {
-			return fmt.Errorf("RUN needs the container engine, which this builder was not given; build the image with the Skiff daemon (skiff build talks to it) or remove RUN: %w", ErrUnavailable)
+			return fmt.Errorf("RUN needs the container engine: start `skiff engine` and build again (skiff build uses it when it answers), or remove RUN: %w", ErrUnavailable)
 		}
 		if len(c.Files) > 0 {
 			return fmt.Errorf("RUN heredocs are not supported: %w", ErrInvalid)
