@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Takes a fresh Debian/Ubuntu machine (as root) to a running all-in-one
-# Skiff cluster: installs what the build needs, builds bin/skiff, starts
-# `skiff server` on embedded defaults and waits until it is ready.
+# Skiff cluster: installs what the build needs, builds bin/skiff and
+# bin/skiff-shim, starts `skiff server` on embedded defaults and the
+# container engine (`skiff engine`), and waits until both answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,5 +43,17 @@ else
   done
 fi
 curl -fsk https://127.0.0.1:6443/readyz >/dev/null
+
+if [ -S /run/skiff/docker.sock ] && curl -fs --unix-socket /run/skiff/docker.sock http://d/_ping >/dev/null 2>&1; then
+  log "the container engine already answers on /run/skiff/docker.sock"
+else
+  log "starting skiff engine (Docker API on /run/skiff/docker.sock, log in /var/log/skiff-engine.log)"
+  nohup ./bin/skiff engine --data-dir "$data_dir" >/var/log/skiff-engine.log 2>&1 &
+  for _ in $(seq 1 100); do
+    curl -fs --unix-socket /run/skiff/docker.sock http://d/_ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+fi
 log "ready. Try:  $(pwd)/bin/kubectl get namespaces"
+log "       and:  $(pwd)/bin/skiff run --rm -it IMAGE sh   (or DOCKER_HOST=unix:///run/skiff/docker.sock docker ...)"
 log "admin kubeconfig: $data_dir/admin.kubeconfig"
