@@ -65,7 +65,7 @@ type testEngine struct {
 
 // newTestEngine starts an engine over dataDir (fresh when empty) with a
 // busybox image named "busybox".
-func newTestEngine(t *testing.T, dataDir string) *testEngine {
+func newTestEngine(t testing.TB, dataDir string) *testEngine {
 	t.Helper()
 	runtimetest.SkipUnlessRoot(t)
 	if os.Getenv(netnsEnv) == "" {
@@ -123,7 +123,7 @@ func (te *testEngine) stop() {
 
 // removeAll force-removes every container (with a fresh engine if this
 // one was stopped) so no process, mount or cgroup outlives the test.
-func removeAll(t *testing.T, te *testEngine) {
+func removeAll(t testing.TB, te *testEngine) {
 	ctx := context.Background()
 	e := te.Engine
 	if te.ctx.Err() != nil {
@@ -142,7 +142,7 @@ func removeAll(t *testing.T, te *testEngine) {
 	}
 }
 
-func busyboxTar(t *testing.T) []byte {
+func busyboxTar(t testing.TB) []byte {
 	root := runtimetest.BusyboxRootfs(t)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -464,4 +464,37 @@ func TestCommitAndExport(t *testing.T) {
 	if !found {
 		t.Fatal("export has no made.txt")
 	}
+}
+
+// BenchmarkRunTrue: create, start, wait for and remove a container running
+// /bin/true (no network), in-process — the engine's share of `run --rm`.
+func BenchmarkRunTrue(b *testing.B) {
+	for _, mode := range []string{"none", "bridge"} {
+		b.Run(mode, func(b *testing.B) {
+			te := newTestEngine(b, "")
+			ctx := context.Background()
+			for b.Loop() {
+				resp, err := te.ContainerCreate(ctx, "", container.CreateRequest{Config: &container.Config{Image: "busybox", Cmd: []string{"true"}}, HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(mode), SecurityOpt: benchSecOpt()}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := te.ContainerStart(ctx, resp.ID); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := te.ContainerWait(ctx, resp.ID, container.WaitConditionNotRunning, nil); err != nil {
+					b.Fatal(err)
+				}
+				if err := te.ContainerRemove(ctx, resp.ID, dockerapi.RemoveOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchSecOpt() []string {
+	if os.Getenv("BENCH_UNCONFINED") != "" {
+		return []string{"seccomp=unconfined"}
+	}
+	return nil
 }
