@@ -2,20 +2,59 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"os"
 	"sync"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
 
 	"skiff.dev/skiff/internal/controllers/garbagecollector"
 	"skiff.dev/skiff/internal/controllers/namespace"
 )
 
-// runControllers starts the control loops against the API; the returned
-// channel closes when they have all stopped after ctx ends.
-func runControllers(ctx context.Context, cfg *rest.Config, log *slog.Logger) (<-chan struct{}, error) {
+// controllerLeaseName is the Lease in kube-system that elects the server
+// running the control loops when several share one etcd.
+const controllerLeaseName = "skiff-controller-manager"
+
+// loop is one control loop as the daemon runs it.
+type loop interface {
+	Run(ctx context.Context, workers int) error
+}
+
+// controllerDeps is what every controller constructor gets.
+type controllerDeps struct {
+	client   kubernetes.Interface
+	meta     metadata.Interface
+	factory  informers.SharedInformerFactory
+	recorder func(component string) record.EventRecorder
+	log      *slog.Logger
+}
+
+// controllers lists the control loops, by component name. Each
+// constructor registers its informers on the shared factory.
+func controllers(d controllerDeps) map[string]loop {
+	return map[string]loop{
+		"garbage-collector": garbagecollector.New(d.meta, d.log),
+		"namespace":         namespace.New(d.client, d.meta, d.log),
+	}
+}
+
+// runControllers runs the control loops while this server holds the
+// controller Lease; the returned channel closes when they have stopped
+// after ctx ends.
+func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, log *slog.Logger) (<-chan struct{}, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -24,23 +63,68 @@ func runControllers(ctx context.Context, cfg *rest.Config, log *slog.Logger) (<-
 	if err != nil {
 		return nil, err
 	}
-	loops := map[string]interface {
-		Run(ctx context.Context, workers int) error
-	}{
-		"garbage-collector": garbagecollector.New(mc, log),
-		"namespace":         namespace.New(cs, mc, log),
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, "kube-system", controllerLeaseName,
+		cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: identity(dataDir)})
+	if err != nil {
+		return nil, err
 	}
 	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// A server restarted on the same data dir has the same identity and
+		// takes its Lease back at once; another server waits for it to lapse.
+		for ctx.Err() == nil {
+			leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+				Lock:            lock,
+				LeaseDuration:   15 * time.Second,
+				RenewDeadline:   10 * time.Second,
+				RetryPeriod:     2 * time.Second,
+				ReleaseOnCancel: true,
+				Name:            controllerLeaseName,
+				Callbacks: leaderelection.LeaderCallbacks{
+					OnStartedLeading: func(ctx context.Context) { runLoops(ctx, cs, mc, log) },
+					OnStoppedLeading: func() { log.Info("controller lease lost", "component", "controllers") },
+				},
+			})
+		}
+	}()
+	return done, nil
+}
+
+// runLoops runs every control loop on one shared informer factory until
+// ctx ends.
+func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interface, log *slog.Logger) {
+	log.Info("leading: starting control loops", "component", "controllers")
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	loops := controllers(controllerDeps{
+		client:  cs,
+		meta:    mc,
+		factory: factory,
+		recorder: func(component string) record.EventRecorder {
+			return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+		},
+		log: log,
+	})
+	factory.Start(ctx.Done())
 	var wg sync.WaitGroup
 	for name, c := range loops {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := c.Run(ctx, 2); err != nil {
 				log.Error("controller stopped", "component", name, "err", err)
 			}
-		}()
+		})
 	}
-	go func() { wg.Wait(); close(done) }()
-	return done, nil
+	wg.Wait()
+	factory.Shutdown()
+}
+
+// identity names this server in the controller Lease: stable across
+// restarts on the same data directory, distinct between servers.
+func identity(dataDir string) string {
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte(dataDir))
+	return host + "_" + hex.EncodeToString(sum[:4])
 }

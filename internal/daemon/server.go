@@ -168,7 +168,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	controllersDone := closedChan()
 	if !s.opts.DisableControllers {
-		if controllersDone, err = runControllers(ctx, loopback, s.log); err != nil {
+		if controllersDone, err = runControllers(ctx, loopback, dataDir, s.log); err != nil {
 			return fmt.Errorf("controllers: %w", err)
 		}
 	}
