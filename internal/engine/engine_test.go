@@ -498,3 +498,94 @@ func benchSecOpt() []string {
 	}
 	return nil
 }
+
+// TestBuildEveryInstruction: the images issue's first acceptance, with RUN
+// executed by the engine: a multi-stage Dockerfile using every instruction
+// builds, its config is Docker's, a rebuild is all cache hits, and changing
+// one copied file rebuilds from that step on.
+func TestBuildEveryInstruction(t *testing.T) {
+	te := newTestEngine(t, "")
+	ctx := context.Background()
+	files := map[string]string{
+		"Dockerfile": `ARG BASE=busybox
+FROM ${BASE} AS builder
+ARG GREETING=hello
+WORKDIR /src
+COPY greeting.txt .
+RUN echo "$GREETING $(cat greeting.txt)" > /src/out.txt && mkdir -p /etc && echo app:x:1000:1000::/home/app:/bin/sh >> /etc/passwd
+
+FROM busybox
+LABEL org.example.app=demo
+MAINTAINER skiff
+ENV APP_HOME=/app PORT=8080
+WORKDIR $APP_HOME
+COPY --from=builder /src/out.txt ./out.txt
+COPY --from=builder --chown=1000:1000 /etc/passwd /etc/passwd
+ADD data.tar /data/
+RUN ls /data > /app/listing && chown -R 1000 /app
+USER app
+EXPOSE 8080/tcp 9090/udp
+VOLUME ["/var/cache/app"]
+HEALTHCHECK --interval=5s --timeout=2s CMD ["cat", "/app/out.txt"]
+STOPSIGNAL SIGQUIT
+SHELL ["/bin/sh", "-c"]
+ONBUILD RUN echo child
+ENTRYPOINT ["sh", "-c"]
+CMD ["cat /app/out.txt /app/listing; id -un"]
+`,
+		"greeting.txt": "world\n",
+	}
+	var dataTar bytes.Buffer
+	tw := tar.NewWriter(&dataTar)
+	tw.WriteHeader(&tar.Header{Name: "a.txt", Mode: 0o644, Size: 1})
+	tw.Write([]byte("a"))
+	tw.Close()
+	files["data.tar"] = dataTar.String()
+	build := func() (string, string) {
+		t.Helper()
+		var ctxTar bytes.Buffer
+		tw := tar.NewWriter(&ctxTar)
+		for name, body := range files {
+			tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body))})
+			tw.Write([]byte(body))
+		}
+		tw.Close()
+		var progress strings.Builder
+		id, err := te.ImageBuild(ctx, &ctxTar, dockerapi.BuildOptions{Tags: []string{"every:1"}}, &progress)
+		if err != nil {
+			t.Fatalf("build: %v\n%s", err, progress.String())
+		}
+		return id, progress.String()
+	}
+	id, progress := build()
+	in, err := te.ImageInspect(ctx, "every:1")
+	if err != nil || in.ID != id {
+		t.Fatalf("inspect: %v", err)
+	}
+	c := in.Config
+	switch {
+	case c.User != "app", c.WorkingDir != "/app", c.StopSignal != "SIGQUIT",
+		!slices.Contains(c.Env, "APP_HOME=/app"), !slices.Contains(c.Env, "PORT=8080"),
+		!slices.Equal(c.Entrypoint, []string{"sh", "-c"}), !slices.Equal(c.Cmd, []string{"cat /app/out.txt /app/listing; id -un"}),
+		c.Labels["org.example.app"] != "demo", len(c.ExposedPorts) != 2, len(c.Volumes) != 1,
+		c.Healthcheck == nil || c.Healthcheck.Interval != 5*time.Second, len(c.OnBuild) != 1, in.Author != "skiff":
+		t.Fatalf("image config: %+v (author %q)", c, in.Author)
+	}
+	rid := te.run(t, "", &container.Config{Image: "every:1"}, nil)
+	if st := te.wait(t, rid); st.ExitCode != 0 || te.logs(t, rid) != "hello world\na.txt\napp\n" {
+		t.Fatalf("running the built image: %+v %q", st, te.logs(t, rid))
+	}
+
+	id2, progress := build()
+	if id2 != id || strings.Contains(progress, "Running in") || strings.Count(progress, "Using cache") < 20 {
+		t.Fatalf("rebuild not all from cache (id %s vs %s):\n%s", id2, id, progress)
+	}
+	files["greeting.txt"] = "there\n"
+	id3, progress := build()
+	if id3 == id || !strings.Contains(progress, "Step 4/23 : COPY greeting.txt .\n ---> ") || strings.Contains(progress, "Step 4/23 : COPY greeting.txt .\n ---> Using cache") {
+		t.Fatalf("changing greeting.txt should rebuild from its COPY:\n%s", progress)
+	}
+	if !strings.Contains(progress, "Step 3/23 : WORKDIR /src\n ---> Using cache") {
+		t.Fatalf("steps before the changed COPY should stay cached:\n%s", progress)
+	}
+}
