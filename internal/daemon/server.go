@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/client-go/rest"
 
@@ -84,6 +86,9 @@ func (s *Server) Addr() string { return s.addr }
 // until ctx ends; then it shuts down in reverse order.
 func (s *Server) Run(ctx context.Context) error {
 	start := time.Now()
+	// client-go (leader election, informers) logs through klog: send it to
+	// the server's logger instead of stderr.
+	klog.SetSlogLogger(s.log.With("component", "client-go"))
 	dataDir, err := filepath.Abs(s.opts.DataDir)
 	if err != nil {
 		return err

@@ -58,7 +58,7 @@ func TestPodmanInterop(t *testing.T) {
 		ID     string `json:"Id"`
 		Config struct{ Labels map[string]string }
 	}
-	if err := json.Unmarshal([]byte(skiff("inspect", "localhost/interop:again")), &got); err != nil || got[0].ID != id || got[0].Config.Labels["via"] != "skiff" {
+	if err := json.Unmarshal([]byte(skiff("image", "inspect", "localhost/interop:again")), &got); err != nil || got[0].ID != id || got[0].Config.Labels["via"] != "skiff" {
 		t.Fatalf("after the round trip through podman: %+v %v, want ID %s", got, err, id)
 	}
 }
