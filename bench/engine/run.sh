@@ -70,7 +70,7 @@ fi
 hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$tmp/none.md" \
   "$bin/skiff run --rm --network=none bb /bin/true" \
   "docker run --rm --network=none bb /bin/true" >/dev/null 2>&1 || true
-[ ${#anchors[@]} -gt 0 ] && { hyperfine --warmup 3 --runs "$runs" --export-markdown "$tmp/anchors.md" "${anchors[@]}" >/dev/null 2>&1 || true; }
+[ ${#anchors[@]} -gt 0 ] && { hyperfine -i --warmup 3 --runs "$runs" --export-markdown "$tmp/anchors.md" "${anchors[@]}" >/dev/null 2>&1 || true; }
 cat "$tmp/none.md" "$tmp/anchors.md" 2>/dev/null
 
 echo "== run --rm bb /bin/true (default bridge)"
