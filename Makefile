@@ -23,7 +23,7 @@ build:
 # side needs (command:Debian package); installed when missing and root,
 # otherwise those tests skip with a message.
 TEST_TOOLS := podman:podman busybox:busybox-static docker:docker.io \
-              /usr/include/seccomp.h:libseccomp-dev
+              /usr/include/seccomp.h:libseccomp-dev nft:nftables hyperfine:hyperfine
 
 # test/e2e runs the built binary, which go test's cache cannot see: never
 # reuse its cached result.

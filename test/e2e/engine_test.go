@@ -212,6 +212,24 @@ func TestDockerCLIBadInput(t *testing.T) {
 	if len(entries) != 2 {
 		t.Errorf("network namespaces after bad input: %d, want 2 (the running containers')", len(entries))
 	}
+	// In the node: lo, the bridge and one veth per running container; the
+	// nftables rules of the failed start are gone (one DNAT for 8081 left).
+	links, _ := e.InNode(ctx, "ip", "-o", "link", "show")
+	if n := strings.Count(links, "\n"); n != 4 || !strings.Contains(links, "skiff0") {
+		t.Errorf("links after bad input:\n%s", links)
+	}
+	rules, _ := e.InNode(ctx, "nft", "list", "table", "ip", "skiff")
+	if n := strings.Count(rules, "dport 8081"); n == 0 || n > 2 {
+		t.Errorf("nftables after a failed port-clash start:\n%s", rules)
+	}
+	// cgroups: only the two running containers have one.
+	ids, _ := e.Docker(ctx, "", "ps", "-aq", "--no-trunc")
+	for _, id := range strings.Fields(ids) {
+		state, _ := e.Docker(ctx, "", "inspect", "-f", "{{.State.Running}}", id)
+		if running := strings.TrimSpace(state) == "true"; running != hasCgroup(id) {
+			t.Errorf("container %s running=%v but its cgroup exists=%v", id[:12], running, !running)
+		}
+	}
 }
 
 // TestEngineKilled: SIGKILL the engine; its containers keep running, and
@@ -252,4 +270,15 @@ func TestEngineKilled(t *testing.T) {
 	if !strings.Contains(string(followed), "tick 0") || !strings.HasSuffix(string(followed), "stopping\n") {
 		t.Fatalf("logs -f should run from the start to the stop:\n%s", followed)
 	}
+}
+
+// hasCgroup reports whether container id has a cgroup (v1 memory
+// controller, or cgroup v2 unified or hybrid).
+func hasCgroup(id string) bool {
+	for _, root := range []string{"/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(filepath.Join(root, "skiff", id)); err == nil {
+			return true
+		}
+	}
+	return false
 }

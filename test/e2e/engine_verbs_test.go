@@ -148,6 +148,45 @@ func TestSkiffContainerVerbs(t *testing.T) {
 		}
 	})
 
+	t.Run("top stats commit export kill restart start prune", func(t *testing.T) {
+		must(t, "run", "-d", "--name", "worker", "bb", "sh", "-c", "echo state > /state; while true; do sleep 1; done")
+		if out := must(t, "top", "worker"); !strings.Contains(out, "PID") || !strings.Contains(out, "sleep") && !strings.Contains(out, "sh -c") {
+			t.Errorf("top:\n%s", out)
+		}
+		if out := must(t, "stats", "--no-stream", "worker"); !strings.Contains(out, "worker") || !strings.Contains(out, "MEM USAGE") {
+			t.Errorf("stats --no-stream:\n%s", out)
+		}
+		must(t, "commit", "--author", "tester", "--message", "snapshot", "worker", "worker-snap:1")
+		if out := must(t, "run", "--rm", "worker-snap:1", "cat", "/state"); out != "state\n" {
+			t.Errorf("a container of the committed image: %q", out)
+		}
+		if out := must(t, "inspect", "-f", "{{.Author}} {{.Comment}}", "worker-snap:1"); strings.TrimSpace(out) != "tester snapshot" {
+			t.Errorf("committed image author/comment: %q", out)
+		}
+		exported := filepath.Join(t.TempDir(), "worker.tar")
+		must(t, "export", "-o", exported, "worker")
+		if fi, err := os.Stat(exported); err != nil || fi.Size() < 100000 {
+			t.Errorf("export: %v %v", fi, err)
+		}
+		must(t, "kill", "worker")
+		if out := must(t, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "worker"); strings.TrimSpace(out) != "exited 137" {
+			t.Errorf("after kill: %q", out)
+		}
+		must(t, "start", "worker")
+		must(t, "restart", "-t", "1", "worker")
+		if out := must(t, "inspect", "-f", "{{.State.Running}}", "worker"); strings.TrimSpace(out) != "true" {
+			t.Errorf("after start+restart: %q", out)
+		}
+		must(t, "rm", "-f", "worker")
+		must(t, "run", "--name", "done1", "bb", "true")
+		if out := must(t, "container", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
+			t.Errorf("prune: %q", out)
+		}
+		if out := must(t, "ps", "-a", "-q", "--filter", "name=done1"); strings.TrimSpace(out) != "" {
+			t.Errorf("prune left done1: %q", out)
+		}
+	})
+
 	t.Run("exec and ps", func(t *testing.T) {
 		must(t, "run", "-d", "--name", "sleeper", "bb", "sleep", "300")
 		if out := must(t, "exec", "-e", "X=1", "-w", "/tmp", "sleeper", "sh", "-c", "echo $X $(pwd)"); out != "1 /tmp\n" {
