@@ -20,8 +20,10 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 
+	"skiff.dev/skiff/internal/controllers/deployment"
 	"skiff.dev/skiff/internal/controllers/garbagecollector"
 	"skiff.dev/skiff/internal/controllers/namespace"
+	"skiff.dev/skiff/internal/controllers/replicaset"
 )
 
 // controllerLeaseName is the Lease in kube-system that elects the server
@@ -48,6 +50,8 @@ func controllers(d controllerDeps) map[string]loop {
 	return map[string]loop{
 		"garbage-collector": garbagecollector.New(d.meta, d.log),
 		"namespace":         namespace.New(d.client, d.meta, d.log),
+		"replicaset":        replicaset.New(d.client, d.factory, d.recorder("replicaset-controller"), d.log, replicaset.Options{}),
+		"deployment":        deployment.New(d.client, d.factory, d.recorder("deployment-controller"), d.log, deployment.Options{}),
 	}
 }
 
