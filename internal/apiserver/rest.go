@@ -19,6 +19,9 @@ import (
 
 // serveResource dispatches a resource request to its verb.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri requestInfo) {
+	if s.serveBinding(w, r, ri) {
+		return
+	}
 	k, err := s.kindFor(ri)
 	if err == nil {
 		err = checkScope(k, ri)

@@ -23,7 +23,9 @@ import (
 	"skiff.dev/skiff/internal/controllers/deployment"
 	"skiff.dev/skiff/internal/controllers/garbagecollector"
 	"skiff.dev/skiff/internal/controllers/namespace"
+	"skiff.dev/skiff/internal/controllers/nodelifecycle"
 	"skiff.dev/skiff/internal/controllers/replicaset"
+	"skiff.dev/skiff/internal/scheduler"
 )
 
 // controllerLeaseName is the Lease in kube-system that elects the server
@@ -52,6 +54,8 @@ func controllers(d controllerDeps) map[string]loop {
 		"namespace":         namespace.New(d.client, d.meta, d.log),
 		"replicaset":        replicaset.New(d.client, d.factory, d.recorder("replicaset-controller"), d.log, replicaset.Options{}),
 		"deployment":        deployment.New(d.client, d.factory, d.recorder("deployment-controller"), d.log, deployment.Options{}),
+		"scheduler":         scheduler.New(d.client, d.factory, d.recorder(corev1.DefaultSchedulerName), d.log, scheduler.Options{}),
+		"node-lifecycle":    nodelifecycle.New(d.client, d.factory, d.recorder("node-controller"), d.log, nodelifecycle.Options{}),
 	}
 }
 

@@ -16,8 +16,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"k8s.io/klog/v2"
-
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/client-go/rest"
 
@@ -86,9 +84,7 @@ func (s *Server) Addr() string { return s.addr }
 // until ctx ends; then it shuts down in reverse order.
 func (s *Server) Run(ctx context.Context) error {
 	start := time.Now()
-	// client-go (leader election, informers) logs through klog: send it to
-	// the server's logger instead of stderr.
-	klog.SetSlogLogger(s.log.With("component", "client-go"))
+	routeKlog()
 	dataDir, err := filepath.Abs(s.opts.DataDir)
 	if err != nil {
 		return err
