@@ -186,7 +186,16 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	srv.Shutdown(shutdownCtx)
 	<-controllersDone
-	<-cachesDone
+	select {
+	case <-cachesDone:
+	case <-time.After(5 * time.Second):
+		// etcd's in-process client can deadlock a watch stream that is
+		// cancelled while the server is sending to it; closing the client
+		// cancels every stream and frees them.
+		s.log.Warn("watch caches slow to stop; closing the etcd client", "component", "daemon")
+		cli.Close()
+		<-cachesDone
+	}
 	<-registryDone
 	return nil
 }

@@ -81,6 +81,8 @@ var All = []Resource{
 	{Version: "v1", Kind: "ServiceAccount", Plural: "serviceaccounts", ShortNames: []string{"sa"}, Namespaced: true},
 	{Version: "v1", Kind: "Node", Plural: "nodes", ShortNames: []string{"no"}, Status: true},
 	{Version: "v1", Kind: "Event", Plural: "events", ShortNames: []string{"ev"}, Namespaced: true},
+	{Version: "v1", Kind: "PersistentVolumeClaim", Plural: "persistentvolumeclaims", ShortNames: []string{"pvc"}, Namespaced: true, Status: true},
+	{Version: "v1", Kind: "PersistentVolume", Plural: "persistentvolumes", ShortNames: []string{"pv"}, Status: true},
 	// apps/v1
 	{Group: "apps", Version: "v1", Kind: "Deployment", Plural: "deployments", Generation: true, ShortNames: []string{"deploy"}, Categories: all, Namespaced: true, Status: true, Scale: true},
 	{Group: "apps", Version: "v1", Kind: "ReplicaSet", Plural: "replicasets", Generation: true, ShortNames: []string{"rs"}, Categories: all, Namespaced: true, Status: true, Scale: true},
