@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"skiff.dev/skiff/internal/runtime/runtimetest"
 	"skiff.dev/skiff/internal/version"
 )
 
@@ -32,7 +33,7 @@ var (
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "skiff-bin-")
+		dir, err := runtimetest.BinDir("skiff-bin-")
 		if err != nil {
 			buildErr = err
 			return

@@ -37,7 +37,7 @@ func ShimBinary(t testing.TB) string {
 		return p
 	}
 	shimOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "skiff-shim-bin-")
+		dir, err := BinDir("skiff-shim-bin-")
 		if err != nil {
 			shimErr = err
 			return
