@@ -20,11 +20,16 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 
+	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
+
+	"skiff.dev/skiff/internal/controllers/daemonset"
 	"skiff.dev/skiff/internal/controllers/deployment"
 	"skiff.dev/skiff/internal/controllers/garbagecollector"
+	"skiff.dev/skiff/internal/controllers/hpa"
 	"skiff.dev/skiff/internal/controllers/namespace"
 	"skiff.dev/skiff/internal/controllers/nodelifecycle"
 	"skiff.dev/skiff/internal/controllers/replicaset"
+	"skiff.dev/skiff/internal/controllers/statefulset"
 	"skiff.dev/skiff/internal/scheduler"
 )
 
@@ -41,6 +46,7 @@ type loop interface {
 type controllerDeps struct {
 	client   kubernetes.Interface
 	meta     metadata.Interface
+	metrics  metricsclientset.Interface
 	factory  informers.SharedInformerFactory
 	recorder func(component string) record.EventRecorder
 	log      *slog.Logger
@@ -56,6 +62,10 @@ func controllers(d controllerDeps) map[string]loop {
 		"deployment":        deployment.New(d.client, d.factory, d.recorder("deployment-controller"), d.log, deployment.Options{}),
 		"scheduler":         scheduler.New(d.client, d.factory, d.recorder(corev1.DefaultSchedulerName), d.log, scheduler.Options{}),
 		"node-lifecycle":    nodelifecycle.New(d.client, d.factory, d.recorder("node-controller"), d.log, nodelifecycle.Options{}),
+		"statefulset":       statefulset.New(d.client, d.factory, d.recorder("statefulset-controller"), d.log, statefulset.Options{}),
+		"daemonset":         daemonset.New(d.client, d.factory, d.recorder("daemonset-controller"), d.log, daemonset.Options{}),
+		"horizontal-pod-autoscaler": hpa.New(d.client, d.factory, d.recorder("horizontal-pod-autoscaler"), d.log,
+			hpa.Options{Metrics: hpa.NewMetricsClient(d.metrics)}),
 	}
 }
 
@@ -68,6 +78,10 @@ func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, log *
 		return nil, err
 	}
 	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := metricsclientset.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +104,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, log *
 				ReleaseOnCancel: true,
 				Name:            controllerLeaseName,
 				Callbacks: leaderelection.LeaderCallbacks{
-					OnStartedLeading: func(ctx context.Context) { runLoops(ctx, cs, mc, log) },
+					OnStartedLeading: func(ctx context.Context) { runLoops(ctx, cs, mc, metrics, log) },
 					OnStoppedLeading: func() { log.Info("controller lease lost", "component", "controllers") },
 				},
 			})
@@ -101,7 +115,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, log *
 
 // runLoops runs every control loop on one shared informer factory until
 // ctx ends.
-func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interface, log *slog.Logger) {
+func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interface, metrics metricsclientset.Interface, log *slog.Logger) {
 	log.Info("leading: starting control loops", "component", "controllers")
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
@@ -110,6 +124,7 @@ func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interfac
 	loops := controllers(controllerDeps{
 		client:  cs,
 		meta:    mc,
+		metrics: metrics,
 		factory: factory,
 		recorder: func(component string) record.EventRecorder {
 			return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
