@@ -2,78 +2,32 @@ package statefulset
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
+
+	"skiff.dev/skiff/internal/controllers/podcontrol"
 )
 
 // claimPods returns the pods set controls, as upstream's ControllerRefManager
-// does: pods it owns that still match its selector, plus orphans that match
-// and are named like its members, which it adopts. Pods it owns that no
-// longer match are released. (A candidate for internal/controllers/podcontrol.)
+// does: pods it owns that still match its selector, plus orphans that
+// match, which it adopts (after re-reading the set from the API server);
+// pods it owns that no longer match are released.
 func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, selector labels.Selector) ([]*corev1.Pod, error) {
 	all, err := c.pods.Pods(set.Namespace).List(labels.Everything())
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
-	var owned []*corev1.Pod
-	recheckedOwner := false
-	for _, pod := range all {
-		ref := metav1.GetControllerOf(pod)
-		matches := selector.Matches(labels.Set(pod.Labels))
-		switch {
-		case ref != nil && ref.UID != set.UID:
-		case ref != nil && matches:
-			owned = append(owned, pod)
-		case ref != nil:
-			if pod.DeletionTimestamp == nil {
-				if err := c.patchPodOwner(ctx, pod, map[string]any{"$patch": "delete", "uid": set.UID}); err != nil {
-					return nil, err
-				}
-			}
-		case matches && pod.DeletionTimestamp == nil && set.DeletionTimestamp == nil && ordinalOf(set, pod) >= 0:
-			// Adopt only for the set as the server has it now, not a
-			// deleted one the cache still shows.
-			if !recheckedOwner {
-				fresh, err := c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
-				if err != nil {
-					return nil, fmt.Errorf("recheck statefulset before adopting: %w", err)
-				}
-				if fresh.UID != set.UID || fresh.DeletionTimestamp != nil {
-					return owned, nil
-				}
-				recheckedOwner = true
-			}
-			ref := metav1.OwnerReference{APIVersion: controllerKind.GroupVersion().String(), Kind: controllerKind.Kind,
-				Name: set.Name, UID: set.UID, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}
-			if err := c.patchPodOwner(ctx, pod, ref); err != nil {
-				return nil, err
-			}
-			owned = append(owned, pod)
-		}
+	m := &podcontrol.RefManager{
+		Owner:    set,
+		Kind:     controllerKind,
+		Selector: selector,
+		CanAdopt: podcontrol.RecheckDeletion(set, func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
+		}),
 	}
-	return owned, nil
-}
-
-// patchPodOwner adds or removes (a {"$patch": "delete"} element) one owner
-// reference of pod by strategic merge, failing on a namesake.
-func (c *Controller) patchPodOwner(ctx context.Context, pod *corev1.Pod, ref any) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid": pod.UID, "ownerReferences": []any{ref},
-	}})
-	if err != nil {
-		return err
-	}
-	_, err = c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("update owners of pod %s: %w", pod.Name, err)
-	}
-	return nil
+	return m.ClaimPods(ctx, c.client, all)
 }
