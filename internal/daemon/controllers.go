@@ -22,13 +22,17 @@ import (
 
 	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
 
+	"skiff.dev/skiff/internal/controllers/cronjob"
 	"skiff.dev/skiff/internal/controllers/daemonset"
 	"skiff.dev/skiff/internal/controllers/deployment"
+	"skiff.dev/skiff/internal/controllers/endpoints"
 	"skiff.dev/skiff/internal/controllers/garbagecollector"
 	"skiff.dev/skiff/internal/controllers/hpa"
+	"skiff.dev/skiff/internal/controllers/job"
 	"skiff.dev/skiff/internal/controllers/namespace"
 	"skiff.dev/skiff/internal/controllers/nodelifecycle"
 	"skiff.dev/skiff/internal/controllers/replicaset"
+	"skiff.dev/skiff/internal/controllers/serviceaccount"
 	"skiff.dev/skiff/internal/controllers/statefulset"
 	"skiff.dev/skiff/internal/scheduler"
 )
@@ -64,6 +68,10 @@ func controllers(d controllerDeps) map[string]loop {
 		"node-lifecycle":    nodelifecycle.New(d.client, d.factory, d.recorder("node-controller"), d.log, nodelifecycle.Options{}),
 		"statefulset":       statefulset.New(d.client, d.factory, d.recorder("statefulset-controller"), d.log, statefulset.Options{}),
 		"daemonset":         daemonset.New(d.client, d.factory, d.recorder("daemonset-controller"), d.log, daemonset.Options{}),
+		"job":               job.New(d.client, d.factory, d.recorder("job-controller"), d.log, job.Options{}),
+		"cronjob":           cronjob.New(d.client, d.factory, d.recorder("cronjob-controller"), d.log, cronjob.Options{}),
+		"endpoints":         endpoints.New(d.client, d.factory, d.recorder("endpoint-controller"), d.log, endpoints.Options{}),
+		"serviceaccount":    serviceaccount.New(d.client, d.factory, d.recorder("serviceaccount-controller"), d.log, serviceaccount.Options{}),
 		"horizontal-pod-autoscaler": hpa.New(d.client, d.factory, d.recorder("horizontal-pod-autoscaler"), d.log,
 			hpa.Options{Metrics: hpa.NewMetricsClient(d.metrics)}),
 	}
