@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"skiff.dev/skiff/internal/agent"
+	"skiff.dev/skiff/internal/agent/podruntime"
+	"skiff.dev/skiff/internal/image/content"
+	"skiff.dev/skiff/internal/image/images"
+	"skiff.dev/skiff/internal/image/snapshot"
+	"skiff.dev/skiff/internal/network/bridge"
+	"skiff.dev/skiff/internal/runtime"
+)
+
+// AgentOptions configure a node (`skiff agent`, or the node `skiff
+// server` runs in-process).
+type AgentOptions struct {
+	// Config reaches the API server: the server's loopback config
+	// in-process, a kubeconfig's for `skiff agent`.
+	Config *rest.Config
+	// NodeName names the Node (default: the host name, lower-cased).
+	NodeName string
+	// DataDir is Skiff's data directory. The node keeps its state under
+	// DataDir/node and shares the image store (DataDir/images,
+	// DataDir/layers) with the container engine.
+	DataDir string
+	// RunDir holds runtime state, namespace files and mount points
+	// (default /run/skiff); the node uses RunDir/node.
+	RunDir string
+	// LogDir is the root of the pods' log files (default /var/log/pods).
+	LogDir string
+	// ShimPath is the skiff-shim binary (default: beside this
+	// executable, then $PATH).
+	ShimPath string
+	// PodCIDR is the node's pod subnet (default 10.244.0.0/24).
+	PodCIDR string
+	// NodeIP is the node's address (default: detected).
+	NodeIP string
+	// ServerPort is the agent server's port published in the Node
+	// (default 10250).
+	ServerPort int32
+	// ClusterDNS are the pods' nameservers (dnsPolicy ClusterFirst);
+	// empty gives pods the node's resolv.conf.
+	ClusterDNS []string
+	// Network is a started bridge Manager to put the pods network on,
+	// when the process already runs one in this network namespace (one
+	// Manager per namespace owns its nftables table). Nil starts one of
+	// the node's own, with table "skiff-node" and default bridge
+	// "skiff-node0", so that it stays clear of a container engine's.
+	Network *bridge.Manager
+	Logger  *slog.Logger
+	// Ready, if not nil, is closed once the node is registered and runs
+	// pods.
+	Ready chan<- struct{}
+}
+
+// RunAgent runs a node until ctx ends: the pod runtime (images, pod
+// sandboxes on the pods bridge network, containers under skiff-shim) and
+// the node agent on it. Containers keep running after it returns; the
+// next RunAgent on the same directories adopts them.
+func RunAgent(ctx context.Context, o AgentOptions) error {
+	if o.Config == nil || o.DataDir == "" {
+		return errors.New("agent: an API config and a data dir are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.RunDir == "" {
+		o.RunDir = "/run/skiff"
+	}
+	if o.NodeName == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("agent: node name: %w", err)
+		}
+		o.NodeName = strings.ToLower(host)
+	}
+	routeKlog()
+	shim, err := findShim(o.ShimPath)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(o.Config)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	nodeData, nodeRun := filepath.Join(o.DataDir, "node"), filepath.Join(o.RunDir, "node")
+
+	store := content.New(filepath.Join(o.DataDir, "images"))
+	if err := store.Init(); err != nil {
+		return fmt.Errorf("image store: %w", err)
+	}
+	nets := o.Network
+	if nets == nil {
+		nets = bridge.New(bridge.Options{
+			StateDir:      filepath.Join(nodeData, "networks"),
+			Table:         "skiff-node",
+			DefaultBridge: "skiff-node0",
+			DefaultSubnet: "172.31.255.0/24",
+			Logger:        o.Logger,
+		})
+		if err := nets.Start(ctx); err != nil {
+			return fmt.Errorf("pod network: %w", err)
+		}
+		defer nets.Close()
+	}
+	pods := podruntime.New(podruntime.Options{
+		DataDir:   filepath.Join(nodeData, "podruntime"),
+		RunDir:    filepath.Join(nodeRun, "podruntime"),
+		Images:    images.New(store),
+		Snapshots: snapshot.New(filepath.Join(o.DataDir, "layers"), store),
+		Runtime:   runtime.New(runtime.Options{StateDir: filepath.Join(nodeRun, "runtime"), ShimPath: shim, Logger: o.Logger}),
+		Network:   nets,
+		PodCIDR:   o.PodCIDR,
+		LogDir:    o.LogDir,
+		Logger:    o.Logger,
+	})
+	start := time.Now()
+	if err := pods.Start(ctx); err != nil {
+		return fmt.Errorf("pod runtime: %w", err)
+	}
+	podCIDR := o.PodCIDR
+	if podCIDR == "" {
+		podCIDR = podruntime.DefaultPodCIDR
+	}
+	a := agent.New(agent.Options{
+		NodeName:   o.NodeName,
+		Client:     client,
+		Runtime:    pods,
+		DataDir:    filepath.Join(nodeData, "agent"),
+		NodeIP:     o.NodeIP,
+		PodCIDR:    podCIDR,
+		ServerPort: o.ServerPort,
+		ClusterDNS: o.ClusterDNS,
+	}, o.Logger)
+	if o.Ready != nil {
+		go func() {
+			select {
+			case <-a.Ready():
+				o.Logger.Info("node ready", "component", "daemon", "node", o.NodeName, "startup", time.Since(start).Round(time.Millisecond))
+				close(o.Ready)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return a.Run(ctx)
+}
