@@ -5,12 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,28 +30,8 @@ import (
 // The engine creates bridges, veths and nftables rules: as root, this test
 // binary re-executes itself in a network namespace of its own (unshare -n),
 // so nothing touches the host's network.
-const netnsEnv = "SKIFF_ENGINE_TEST_IN_NETNS"
 
-func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 && os.Getenv(netnsEnv) == "" {
-		if _, err := exec.LookPath("unshare"); err == nil {
-			cmd := exec.Command("unshare", append([]string{"--net", "--", os.Args[0]}, os.Args[1:]...)...)
-			cmd.Env = append(os.Environ(), netnsEnv+"=1")
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				os.Exit(ee.ExitCode())
-			}
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "unshare:", err)
-				os.Exit(1)
-			}
-			os.Exit(0)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { runtimetest.MainInNetNS(m) }
 
 type testEngine struct {
 	*Engine
@@ -68,7 +44,7 @@ type testEngine struct {
 func newTestEngine(t testing.TB, dataDir string) *testEngine {
 	t.Helper()
 	runtimetest.SkipUnlessRoot(t)
-	if os.Getenv(netnsEnv) == "" {
+	if !runtimetest.InNetNS() {
 		t.Skip("skipping: needs its own network namespace (unshare from util-linux)")
 	}
 	fresh := dataDir == ""
@@ -83,7 +59,7 @@ func newTestEngine(t testing.TB, dataDir string) *testEngine {
 	imgs := images.New(store, images.WithInUse(func(id string) bool { return e.ImageInUse(id) }))
 	ctx, cancel := context.WithCancel(context.Background())
 	if fresh {
-		if _, err := imgs.Import(ctx, bytes.NewReader(busyboxTar(t)), "busybox"); err != nil {
+		if _, err := imgs.Import(ctx, bytes.NewReader(runtimetest.BusyboxTar(t)), "busybox"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -140,48 +116,6 @@ func removeAll(t testing.TB, te *testEngine) {
 			t.Errorf("cleanup %s: %v", c.rec.Name, err)
 		}
 	}
-}
-
-func busyboxTar(t testing.TB) []byte {
-	root := runtimetest.BusyboxRootfs(t)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if d.Type()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		h.Name, _ = filepath.Rel(root, p)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw.Close()
-	return buf.Bytes()
 }
 
 // run creates and starts a container and returns its ID.

@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ import (
 // shim, status). It reports the p50 and p99.
 func BenchmarkRealPodStartup(b *testing.B) {
 	runtimetest.SkipUnlessRoot(b)
-	if os.Getenv(netnsEnv) == "" {
+	if !runtimetest.InNetNS() {
 		b.Skip("skipping: needs its own network namespace (unshare from util-linux)")
 	}
 	loUp(b)

@@ -6,17 +6,12 @@
 package integration_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,28 +32,7 @@ import (
 	"skiff.dev/skiff/internal/testenv"
 )
 
-const netnsEnv = "SKIFF_AGENT_TEST_IN_NETNS"
-
-func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 && os.Getenv(netnsEnv) == "" {
-		if _, err := exec.LookPath("unshare"); err == nil {
-			cmd := exec.Command("unshare", append([]string{"--net", "--", os.Args[0]}, os.Args[1:]...)...)
-			cmd.Env = append(os.Environ(), netnsEnv+"=1")
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				os.Exit(ee.ExitCode())
-			}
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "unshare:", err)
-				os.Exit(1)
-			}
-			os.Exit(0)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { runtimetest.MainInNetNS(m) }
 
 // node is a node agent on the real runtime.
 type node struct {
@@ -109,7 +83,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // an agent restart that restarts nothing.
 func TestRealNode(t *testing.T) {
 	runtimetest.SkipUnlessRoot(t)
-	if os.Getenv(netnsEnv) == "" {
+	if !runtimetest.InNetNS() {
 		t.Skip("skipping: needs its own network namespace (unshare from util-linux)")
 	}
 	loUp(t)
@@ -322,48 +296,12 @@ func loUp(t testing.TB) {
 // the node's image store under dataDir.
 func importBusybox(t testing.TB, dataDir string) {
 	t.Helper()
-	root := runtimetest.BusyboxRootfs(t)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if d.Type()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		h.Name, _ = filepath.Rel(root, p)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw.Close()
+	buf := bytes.NewBuffer(runtimetest.BusyboxTar(t))
 	store := content.New(filepath.Join(dataDir, "images"))
 	if err := store.Init(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := images.New(store).Import(context.Background(), &buf, "busybox"); err != nil {
+	if _, err := images.New(store).Import(context.Background(), buf, "busybox"); err != nil {
 		t.Fatal(err)
 	}
 }

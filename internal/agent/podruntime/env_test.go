@@ -1,19 +1,16 @@
 package podruntime
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,28 +32,8 @@ import (
 // Pods need bridges, veths and nftables rules: as root, this test binary
 // re-executes itself in a network namespace of its own (unshare -n), the
 // "node", so nothing touches the host's network.
-const netnsEnv = "SKIFF_PODRUNTIME_TEST_IN_NETNS"
 
-func TestMain(m *testing.M) {
-	if os.Geteuid() == 0 && os.Getenv(netnsEnv) == "" {
-		if _, err := exec.LookPath("unshare"); err == nil {
-			cmd := exec.Command("unshare", append([]string{"--net", "--", os.Args[0]}, os.Args[1:]...)...)
-			cmd.Env = append(os.Environ(), netnsEnv+"=1")
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				os.Exit(ee.ExitCode())
-			}
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "unshare:", err)
-				os.Exit(1)
-			}
-			os.Exit(0)
-		}
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { runtimetest.MainInNetNS(m) }
 
 // The test world: the test's network namespace is the node; a veth
 // uplink joins it to an "internet" namespace holding 203.0.113.1.
@@ -89,7 +66,7 @@ func (e *env) with(t testing.TB) *env {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	runtimetest.SkipUnlessRoot(t)
-	if os.Getenv(netnsEnv) == "" {
+	if !runtimetest.InNetNS() {
 		t.Skip("skipping: needs its own network namespace (unshare from util-linux)")
 	}
 	shim := runtimetest.ShimBinary(t)
@@ -102,7 +79,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.images = images.New(store)
-	if _, err := e.images.Import(context.Background(), bytes.NewReader(busyboxTar(t)), "busybox"); err != nil {
+	if _, err := e.images.Import(context.Background(), bytes.NewReader(runtimetest.BusyboxTar(t)), "busybox"); err != nil {
 		t.Fatal(err)
 	}
 	runDir := filepath.Join(dir, "run")
@@ -460,49 +437,6 @@ func newUID() string {
 	uidSeq.Unlock()
 	id := newID()
 	return fmt.Sprintf("%s-%s-%04d-%d", id[:8], id[8:12], n, os.Getpid())
-}
-
-// busyboxTar is a busybox root filesystem as an image layer.
-func busyboxTar(t testing.TB) []byte {
-	root := runtimetest.BusyboxRootfs(t)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if d.Type()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		h, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		h.Name, _ = filepath.Rel(root, p)
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw.Close()
-	return buf.Bytes()
 }
 
 type testWriter struct{ t testing.TB }
