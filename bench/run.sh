@@ -20,7 +20,7 @@ echo "== coldstart" >&2
 echo "== apiload" >&2
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-bin/skiff server --data-dir "$dir" --listen "127.0.0.1:$port" --registry-listen= --log-level warn >"$out/server.log" 2>&1 &
+bin/skiff server --data-dir "$dir" --listen "127.0.0.1:$port" --registry-listen= --disable-agent --log-level warn >"$out/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 1 200); do curl -fsk "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done

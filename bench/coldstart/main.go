@@ -61,7 +61,7 @@ var serverLog *os.File
 
 func start(bin, dir string) (time.Duration, *os.Process) {
 	addr := freeAddr()
-	cmd := exec.Command(bin, "server", "--data-dir", dir, "--listen", addr, "--registry-listen=", "--log-level", "error")
+	cmd := exec.Command(bin, "server", "--data-dir", dir, "--listen", addr, "--registry-listen=", "--disable-agent", "--log-level", "error")
 	cmd.Stdout, cmd.Stderr = serverLog, serverLog
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -9,8 +10,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
 	"log/slog"
+
+	"github.com/spf13/cobra"
 
 	"skiff.dev/skiff/internal/daemon"
 	"skiff.dev/skiff/internal/etcdserver"
@@ -19,19 +21,28 @@ import (
 func newServerCmd() *cobra.Command {
 	var opts daemon.ServerOptions
 	var endpoints string
+	var disableAgent bool
+	var agent daemon.AgentOptions
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the control plane: API server, store, controllers",
-		Long: `Run the control plane. By default state lives in an embedded etcd under
---data-dir; --etcd-endpoints uses an external etcd cluster instead.
-On first start a CA, a serving certificate and an admin kubeconfig are
-created in the data dir.`,
+		Short: "Run the control plane (API server, store, controllers, scheduler) and a node",
+		Long: `Run the control plane and, unless --disable-agent, a node in the same
+process (an all-in-one cluster; the node needs root). By default state lives
+in an embedded etcd under --data-dir; --etcd-endpoints uses an external etcd
+cluster instead. On first start a CA, a serving certificate and an admin
+kubeconfig are created in the data dir.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if endpoints != "" {
 				opts.EtcdEndpoints = strings.Split(endpoints, ",")
 			}
 			opts.Logger = slog.Default()
+			if !disableAgent {
+				if os.Geteuid() != 0 {
+					return fmt.Errorf("the node agent needs root (namespaces, cgroups, mounts): run as root or pass --disable-agent")
+				}
+				opts.Agent = &agent
+			}
 			srv, err := daemon.NewServer(opts)
 			if err != nil {
 				return err
@@ -50,6 +61,11 @@ created in the data dir.`,
 	f.StringVar(&opts.EtcdTLS.CAFile, "etcd-cafile", "", "CA bundle of the external etcd's serving certificates")
 	f.StringVar(&opts.EtcdTLS.CertFile, "etcd-certfile", "", "client certificate for the external etcd")
 	f.StringVar(&opts.EtcdTLS.KeyFile, "etcd-keyfile", "", "client key for the external etcd")
+	f.BoolVar(&disableAgent, "disable-agent", false, "run the control plane only (no node in this process)")
+	f.StringVar(&agent.NodeName, "node-name", "", "this node's name (default: the host name)")
+	f.StringVar(&agent.RunDir, "run-dir", "/run/skiff", "runtime state of the node (namespaces, shims)")
+	f.StringVar(&agent.ShimPath, "shim", "", "the skiff-shim binary (default: beside skiff, then $PATH)")
+	f.StringVar(&agent.PodCIDR, "pod-cidr", "", "the node's pod subnet (default 10.244.0.0/24)")
 	return cmd
 }
 

@@ -39,6 +39,10 @@ type ServerOptions struct {
 	// DisableControllers runs the API without control loops (tests of a
 	// controller run their own).
 	DisableControllers bool
+	// Agent, when set, runs a node in this process too (the all-in-one
+	// cluster): the node agent with these options (Config and DataDir are
+	// filled in by the server).
+	Agent *AgentOptions
 	// CompactInterval is how often etcd history is compacted.
 	CompactInterval time.Duration
 	Logger          *slog.Logger
@@ -174,6 +178,23 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 
+	agentDone := closedChan()
+	if s.opts.Agent != nil {
+		ao := *s.opts.Agent
+		ao.Config, ao.DataDir = loopback, dataDir
+		if ao.Logger == nil {
+			ao.Logger = s.log
+		}
+		done := make(chan struct{})
+		agentDone = done
+		go func() {
+			defer close(done)
+			if err := RunAgent(ctx, ao); err != nil && ctx.Err() == nil {
+				s.log.Error("node agent stopped", "component", "agent", "err", err)
+			}
+		}()
+	}
+
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
@@ -185,6 +206,7 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.Shutdown(shutdownCtx)
+	<-agentDone
 	<-controllersDone
 	select {
 	case <-cachesDone:

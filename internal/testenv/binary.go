@@ -86,7 +86,7 @@ func StartProcess(t testing.TB, dataDir, addr string, extra ...string) *Proc {
 	t.Helper()
 	// No plain-HTTP registry unless a test asks for one: it would want
 	// the same default port in every server.
-	args := append([]string{"server", "--data-dir", dataDir, "--listen", addr, "--registry-listen="}, extra...)
+	args := append([]string{"server", "--data-dir", dataDir, "--listen", addr, "--registry-listen=", "--disable-agent"}, extra...)
 	p := &Proc{t: t, DataDir: dataDir, Addr: addr, Log: &bytes.Buffer{}, done: make(chan struct{}),
 		Kubeconfig: filepath.Join(dataDir, "admin.kubeconfig")}
 	p.cmd = exec.Command(Binary(t), args...)

@@ -174,8 +174,8 @@ func (e *EngineProc) cleanup() {
 	if err := netns.Delete(e.NetNS); err != nil {
 		e.t.Errorf("cleanup: %v", err)
 	}
-	unmountUnder(e.t, e.DataDir)
-	unmountUnder(e.t, e.RunDir)
+	UnmountUnder(e.t, e.DataDir)
+	UnmountUnder(e.t, e.RunDir)
 }
 
 func regexpQuote(s string) string {
@@ -189,8 +189,8 @@ func regexpQuote(s string) string {
 	return b.String()
 }
 
-// unmountUnder detaches every mount below dir (deepest first).
-func unmountUnder(t testing.TB, dir string) {
+// UnmountUnder detaches every mount below dir (deepest first).
+func UnmountUnder(t testing.TB, dir string) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return
