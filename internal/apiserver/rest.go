@@ -347,7 +347,12 @@ func (s *Server) guaranteedUpdate(ctx context.Context, k *kind, ns, name, subres
 			return next, false, nil
 		}
 		m := accessor(next)
-		gone := m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && finalizedNamespace(next)
+		// As upstream: an update removes an object being deleted once its
+		// finalizers are gone and no grace period is running (a pod under
+		// graceful deletion stays until its node deletes it with grace 0).
+		grace := m.GetDeletionGracePeriodSeconds()
+		gone := m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && (grace == nil || *grace == 0) &&
+			finalizedNamespace(next)
 		out, deleted, retry, err := s.commit(ctx, k, key, name, cur, next, kv.Rev, gone)
 		if retry {
 			continue
