@@ -60,6 +60,7 @@ echo "== run --rm --network=none bb /bin/true"
 # mount, which this script does not make); ANCHORS.md has the crun figure.
 anchors=()
 if command -v podman >/dev/null && podman import -q "$ctx/rootfs.tar" skiff-bench-bb >/dev/null 2>&1; then
+  # podman may fail under hyperfine on hybrid-cgroup hosts (-i hides it): check its exit by hand.
   anchors+=("podman --runtime runc run --rm --network=none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 skiff-bench-bb /bin/true")
 fi
 if command -v runc >/dev/null; then
