@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+	"skiff.dev/skiff/internal/controllers/workloop"
 )
 
 // kind is what the controller's ReplicaSets name in their owner references.
@@ -58,12 +59,10 @@ type Controller struct {
 	dLister   appslisters.DeploymentLister
 	rsLister  appslisters.ReplicaSetLister
 	podLister corelisters.PodLister
-	synced    []cache.InformerSynced
 	setupErr  error
 	fresh     freshness
 
-	queueOnce sync.Once
-	q         workqueue.TypedRateLimitingInterface[string]
+	loop *workloop.Loop
 }
 
 // New returns a controller that watches Deployments, ReplicaSets and Pods
@@ -87,6 +86,14 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		podLister: podInf.Lister(),
 		fresh:     freshness{wrote: map[string]written{}},
 	}
+	c.loop = workloop.New("deployment", c.log, func(ctx context.Context, key string) error {
+		err := c.sync(ctx, key)
+		if errors.Is(err, errCacheBehind) {
+			// The write's watch event requeues the key too; this is a backstop.
+			return workloop.RetryAfter(50*time.Millisecond, err)
+		}
+		return err
+	})
 	dReg, err1 := dInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
@@ -101,20 +108,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		DeleteFunc: c.deletePod,
 	})
 	if c.setupErr = errors.Join(err1, err2, err3); c.setupErr == nil {
-		c.synced = []cache.InformerSynced{dReg.HasSynced, rsReg.HasSynced, podReg.HasSynced}
+		c.loop.WaitFor(dReg.HasSynced, rsReg.HasSynced, podReg.HasSynced)
 	}
 	return c
 }
 
-// queue is created on first use, so that New starts no goroutines.
-func (c *Controller) queue() workqueue.TypedRateLimitingInterface[string] {
-	c.queueOnce.Do(func() {
-		c.q = workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployment"})
-	})
-	return c.q
-}
+func (c *Controller) queue() workqueue.TypedRateLimitingInterface[string] { return c.loop.Queue() }
 
 // Run waits for the informers' caches (the caller starts the factory),
 // then reconciles with the given number of workers until ctx ends, and
@@ -123,55 +122,12 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if c.setupErr != nil {
 		return fmt.Errorf("deployment controller: %w", c.setupErr)
 	}
-	q := c.queue()
-	defer q.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("deployment controller: caches did not sync")
-	}
-	c.log.Info("started", "workers", workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	q.ShutDown()
-	wg.Wait()
-	return nil
+	return c.loop.Run(ctx, workers)
 }
 
 // errCacheBehind asks for another look once the ReplicaSet cache holds
 // the controller's own last writes; it is not a failure.
 var errCacheBehind = errors.New("replicaset cache behind own writes")
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	q := c.queue()
-	key, quit := q.Get()
-	if quit {
-		return false
-	}
-	defer q.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		q.Forget(key)
-	case errors.Is(err, errCacheBehind):
-		// The write's watch event requeues the key too; this is a backstop.
-		q.Forget(key)
-		q.AddAfter(key, 50*time.Millisecond)
-	default:
-		if ctx.Err() == nil {
-			c.log.Debug("will retry", "deployment", key, "err", err)
-		}
-		q.AddRateLimited(key)
-	}
-	return true
-}
 
 func (c *Controller) enqueue(obj any) {
 	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,6 +32,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"skiff.dev/skiff/internal/controllers/podcontrol"
+	"skiff.dev/skiff/internal/controllers/workloop"
 )
 
 // kind is what the controller's pods name in their owner references.
@@ -56,11 +56,9 @@ type Controller struct {
 	exp       *podcontrol.Expectations
 	rsLister  appslisters.ReplicaSetLister
 	podLister corelisters.PodLister
-	synced    []cache.InformerSynced
 	setupErr  error
 
-	queueOnce sync.Once
-	q         workqueue.TypedRateLimitingInterface[string]
+	loop *workloop.Loop
 }
 
 // New returns a controller that watches ReplicaSets and Pods through
@@ -85,6 +83,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		rsLister:  rsInf.Lister(),
 		podLister: podInf.Lister(),
 	}
+	c.loop = workloop.New("replicaset", c.log, c.sync)
 	rsReg, err1 := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
@@ -96,20 +95,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		DeleteFunc: c.deletePod,
 	})
 	if c.setupErr = errors.Join(err1, err2); c.setupErr == nil {
-		c.synced = []cache.InformerSynced{rsReg.HasSynced, podReg.HasSynced}
+		c.loop.WaitFor(rsReg.HasSynced, podReg.HasSynced)
 	}
 	return c
 }
 
-// queue is created on first use, so that New starts no goroutines.
-func (c *Controller) queue() workqueue.TypedRateLimitingInterface[string] {
-	c.queueOnce.Do(func() {
-		c.q = workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset"})
-	})
-	return c.q
-}
+func (c *Controller) queue() workqueue.TypedRateLimitingInterface[string] { return c.loop.Queue() }
 
 // Run waits for the informers' caches (the caller starts the factory),
 // then reconciles with the given number of workers until ctx ends, and
@@ -118,44 +109,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if c.setupErr != nil {
 		return fmt.Errorf("replicaset controller: %w", c.setupErr)
 	}
-	q := c.queue()
-	defer q.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("replicaset controller: caches did not sync")
-	}
-	c.log.Info("started", "workers", workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	q.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	q := c.queue()
-	key, quit := q.Get()
-	if quit {
-		return false
-	}
-	defer q.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if ctx.Err() == nil {
-			c.log.Debug("will retry", "replicaset", key, "err", err)
-		}
-		q.AddRateLimited(key)
-		return true
-	}
-	q.Forget(key)
-	return true
+	return c.loop.Run(ctx, workers)
 }
 
 func (c *Controller) enqueue(obj any) {
