@@ -49,15 +49,23 @@ func TestAllInOneCluster(t *testing.T) {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
 
-	var log bytes.Buffer
-	srv := exec.Command("nsenter", "--net="+ns, "--", bin, "server", "--data-dir", data, "--listen", "127.0.0.1:6443",
-		"--registry-listen=", "--run-dir", run, "--shim", runtimetest.ShimBinary(t), "--node-name", "node-1")
-	srv.Stdout, srv.Stderr = &log, &log
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
+	var (
+		log    bytes.Buffer
+		srv    *exec.Cmd
+		exited chan struct{}
+	)
+	start := func() {
+		srv = exec.Command("nsenter", "--net="+ns, "--", bin, "server", "--data-dir", data, "--listen", "127.0.0.1:6443",
+			"--registry-listen=", "--run-dir", run, "--shim", runtimetest.ShimBinary(t), "--node-name", "node-1")
+		srv.Stdout, srv.Stderr = &log, &log
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done, cmd := make(chan struct{}), srv
+		exited = done
+		go func() { cmd.Wait(); close(done) }()
 	}
-	exited := make(chan struct{})
-	go func() { srv.Wait(); close(exited) }()
+	start()
 	t.Cleanup(func() {
 		srv.Process.Signal(syscall.SIGTERM)
 		select {
@@ -143,6 +151,29 @@ spec:
 		names, _ := kubectl("", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}")
 		return o == "3" && !strings.Contains(names, first)
 	})
+
+	// Kill -9 the whole server (control plane and node) mid-rollout and
+	// start it again: the rollout completes, with exactly the replicas of
+	// the new template left.
+	if out, err := kubectl("", "set", "env", "deployment/web", "VERSION=2"); err != nil {
+		t.Fatalf("set env: %v\n%s", err, out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	srv.Process.Kill()
+	<-exited
+	start()
+	waitFor("the node after the restart", func() bool {
+		out, _ := kubectl("", "get", "node", "node-1", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
+		return out == "True"
+	})
+	if out, err := kubectl("", "rollout", "status", "deployment/web", "--timeout=90s"); err != nil {
+		t.Fatalf("rollout status after kill -9: %v\n%s", err, out)
+	}
+	waitFor("only the new pods", func() bool {
+		envs, _ := kubectl("", "get", "pods", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.spec.containers[0].env[0].value}{' '}{end}")
+		return strings.Fields(envs) != nil && strings.Join(strings.Fields(envs), " ") == "2 2 2"
+	})
+
 	if out, err := kubectl("", "delete", "deployment", "web", "--wait=true"); err != nil {
 		t.Fatalf("delete deployment: %v\n%s", err, out)
 	}
