@@ -260,14 +260,14 @@ func (e *Engine) stop(ctx context.Context, c *ctr, opts dockerapi.StopOptions) e
 		timeout = time.Duration(*opts.Timeout) * time.Second
 	}
 	e.emitAttrs(events.ContainerEventType, events.ActionKill, c, map[string]string{"signal": strconv.Itoa(int(sig))})
-	if err := e.opts.Runtime.Kill(ctx, c.rec.ID, sig); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := e.opts.Runtime.Kill(ctx, c.rec.ID, sig); err != nil && !gone(err) {
 		return err
 	}
 	if e.waitStopped(ctx, c, timeout) {
 		e.emit(events.ContainerEventType, events.ActionStop, c)
 		return nil
 	}
-	if err := e.opts.Runtime.Kill(ctx, c.rec.ID, syscall.SIGKILL); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := e.opts.Runtime.Kill(ctx, c.rec.ID, syscall.SIGKILL); err != nil && !gone(err) {
 		return err
 	}
 	if !e.waitStopped(ctx, c, -1) {
@@ -441,7 +441,7 @@ func (e *Engine) ContainerRemove(ctx context.Context, nameOrID string, opts dock
 	c.rec.State.Restarting = false
 	c.mu.Unlock()
 	if running {
-		if err := e.opts.Runtime.Kill(ctx, c.rec.ID, syscall.SIGKILL); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if err := e.opts.Runtime.Kill(ctx, c.rec.ID, syscall.SIGKILL); err != nil && !gone(err) {
 			return err
 		}
 		if !e.waitStopped(ctx, c, -1) {
@@ -501,4 +501,11 @@ func (e *Engine) adopt(ctx context.Context, c *ctr) {
 		}
 	}
 	c.mu.Unlock()
+}
+
+// gone reports a runtime error that means the process has already exited
+// (the shim is gone, or it reports the container stopped): a kill that
+// finds it so has nothing left to do.
+func gone(err error) bool {
+	return errors.Is(err, errdefs.ErrNotFound) || errors.Is(err, errdefs.ErrConflict)
 }
