@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -120,4 +121,24 @@ func Run(t testing.TB, name string, fn func(ctx context.Context) error) (stop fu
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// Eventually polls cond every 20 ms for up to 30 s and fails the test,
+// naming what it waited for and cond's last error, if cond never holds.
+func Eventually(t testing.TB, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		ok, err := cond(ctx)
+		last = err
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting until %s: %v (last error: %v)", what, err, last)
+	}
+}
+
+// Logger is a debug-level logger writing to the test's log.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

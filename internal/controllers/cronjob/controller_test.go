@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"skiff.dev/skiff/internal/testenv"
 )
 
 // TestEveryMinute: a "*/1 * * * *" CronJob makes one Job per minute as
@@ -25,7 +26,7 @@ func TestEveryMinute(t *testing.T) {
 		at := m.Add(time.Duration(i) * time.Minute)
 		want = append(want, jobAt(cj, at))
 		cl.waitJobs(t, cj, want...)
-		eventually(t, fmt.Sprintf("minute %d in the status", i), func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, fmt.Sprintf("minute %d in the status", i), func(ctx context.Context) (bool, error) {
 			got := cl.get(t, cj)
 			return got.Status.LastScheduleTime != nil && got.Status.LastScheduleTime.Time.Equal(at) && len(got.Status.Active) == i, nil
 		})
@@ -61,7 +62,7 @@ func TestForbid(t *testing.T) {
 	cl.finish(t, cj.Namespace, first, batchv1.JobComplete)
 	second := jobAt(cj, m.Add(2*time.Minute))
 	cl.waitJobs(t, cj, first, second)
-	eventually(t, "only "+second+" is active", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "only "+second+" is active", func(ctx context.Context) (bool, error) {
 		got := cl.get(t, cj)
 		return len(got.Status.Active) == 1 && got.Status.Active[0].Name == second && got.Status.LastSuccessfulTime != nil, nil
 	})
@@ -80,7 +81,7 @@ func TestReplace(t *testing.T) {
 	cl.clock.Step(time.Minute)
 	second := jobAt(cj, m.Add(2*time.Minute))
 	cl.waitJobs(t, cj, second)
-	eventually(t, "only "+second+" is active", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "only "+second+" is active", func(ctx context.Context) (bool, error) {
 		got := cl.get(t, cj)
 		return len(got.Status.Active) == 1 && got.Status.Active[0].Name == second, nil
 	})
@@ -115,7 +116,7 @@ func TestHistoryLimits(t *testing.T) {
 				cl.clock.Step(time.Minute)
 				made = append(made, jobAt(cj, m.Add(time.Duration(i)*time.Minute)))
 				name := made[len(made)-1]
-				eventually(t, name+" finished", func(ctx context.Context) (bool, error) {
+				testenv.Eventually(t, name+" finished", func(ctx context.Context) (bool, error) {
 					j, err := cl.client.BatchV1().Jobs(cj.Namespace).Get(ctx, name, metav1.GetOptions{})
 					if err != nil {
 						return false, err
@@ -130,7 +131,7 @@ func TestHistoryLimits(t *testing.T) {
 			}
 			// The cleanup runs on the sync that sees the last one finish.
 			cl.waitJobs(t, cj, made[len(made)-int(tc.limit):]...)
-			eventually(t, "no job is active", func(ctx context.Context) (bool, error) {
+			testenv.Eventually(t, "no job is active", func(ctx context.Context) (bool, error) {
 				got := cl.get(t, cj)
 				return len(got.Status.Active) == 0 && (tc.fail || got.Status.LastSuccessfulTime != nil), nil
 			})

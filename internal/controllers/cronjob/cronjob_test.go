@@ -3,7 +3,6 @@ package cronjob_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -40,7 +38,7 @@ func startCluster(t *testing.T, start time.Time) *cluster {
 	env := testenv.Start(t, testenv.WithoutControllers)
 	cl := &cluster{env: env, client: env.Client, clock: testingclock.NewFakeClock(start)}
 	factory := informers.NewSharedInformerFactory(cl.client, 0)
-	c := cronjob.New(cl.client, factory, newRecorder(t, cl.client, "cronjob-controller"), testLogger(t), cronjob.Options{Clock: cl.clock})
+	c := cronjob.New(cl.client, factory, newRecorder(t, cl.client, "cronjob-controller"), testenv.Logger(t), cronjob.Options{Clock: cl.clock})
 	testenv.Run(t, "cronjob controller", func(ctx context.Context) error {
 		factory.Start(ctx.Done())
 		defer factory.Shutdown()
@@ -60,7 +58,7 @@ func (cl *cluster) startJobs(t *testing.T) {
 		return testenv.PodOutcome{Phase: corev1.PodSucceeded}
 	})
 	factory := informers.NewSharedInformerFactory(cl.client, 0)
-	c := job.New(cl.client, factory, newRecorder(t, cl.client, "job-controller"), testLogger(t), job.Options{BackoffBase: 10 * time.Millisecond})
+	c := job.New(cl.client, factory, newRecorder(t, cl.client, "job-controller"), testenv.Logger(t), job.Options{BackoffBase: 10 * time.Millisecond})
 	testenv.Run(t, "job controller", func(ctx context.Context) error {
 		factory.Start(ctx.Done())
 		defer factory.Shutdown()
@@ -143,7 +141,7 @@ func (cl *cluster) waitJobs(t *testing.T, cj *batchv1.CronJob, want ...string) {
 	t.Helper()
 	slices.Sort(want)
 	var got []string
-	eventually(t, fmt.Sprintf("jobs are %v", want), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, fmt.Sprintf("jobs are %v", want), func(ctx context.Context) (bool, error) {
 		got = names(cl.jobs(t, cj))
 		return slices.Equal(got, want), nil
 	})
@@ -201,26 +199,3 @@ func newRecorder(t *testing.T, client kubernetes.Interface, component string) re
 }
 
 // eventually polls cond until it holds, failing the test after 30s.
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		last = err
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting until %s: %v (last error: %v)", what, err, last)
-	}
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
-}

@@ -71,7 +71,7 @@ func TestPlacement(t *testing.T) {
 	tolerant.Spec.Template.Spec.NodeSelector = worker
 	tolerant.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
 	cl.createSet(t, ns, tolerant)
-	eventually(t, "the tolerant set runs on n1, n2 and n4", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the tolerant set runs on n1, n2 and n4", func(ctx context.Context) (bool, error) {
 		pods, err := cl.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=tolerant"})
 		if err != nil {
 			return false, err
@@ -114,7 +114,7 @@ func waitPlacement(t *testing.T, cl *cluster, ns string, nodes ...string) {
 		want[n] = []string{"agent:1"}
 	}
 	var got map[string][]string
-	eventually(t, fmt.Sprintf("pods run on %v", nodes), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, fmt.Sprintf("pods run on %v", nodes), func(ctx context.Context) (bool, error) {
 		pods, err := cl.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=agent"})
 		if err != nil {
 			return false, err
@@ -134,7 +134,7 @@ func waitPlacement(t *testing.T, cl *cluster, ns string, nodes ...string) {
 func waitStatus(t *testing.T, cl *cluster, ns, name string, want appsv1.DaemonSetStatus) {
 	t.Helper()
 	var got appsv1.DaemonSetStatus
-	eventually(t, fmt.Sprintf("status %+v", want), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, fmt.Sprintf("status %+v", want), func(ctx context.Context) (bool, error) {
 		ds, err := cl.client.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -181,7 +181,7 @@ func TestRollingUpdate(t *testing.T) {
 			cl.patchSet(t, ns, "agent", map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
 				"containers": []any{map[string]any{"name": "agent", "image": "agent:2"}},
 			}}}})
-			eventually(t, "every node runs agent:2 only", func(ctx context.Context) (bool, error) {
+			testenv.Eventually(t, "every node runs agent:2 only", func(ctx context.Context) (bool, error) {
 				got, err := cl.podsByNode(ctx, ns)
 				if err != nil {
 					return false, err
@@ -226,7 +226,7 @@ func TestOnDelete(t *testing.T) {
 	if err := cl.client.CoreV1().Pods(ns).Delete(t.Context(), pods.Items[0].Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "n1 runs agent:2 and n2 still agent:1", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "n1 runs agent:2 and n2 still agent:1", func(ctx context.Context) (bool, error) {
 		got, err := cl.podsByNode(ctx, ns)
 		return err == nil && slices.Equal(got["n1"], []string{"agent:2"}) && slices.Equal(got["n2"], []string{"agent:1"}), err
 	})
@@ -255,7 +255,7 @@ func TestFailedPod(t *testing.T) {
 	if err != nil || len(pods.Items) != 1 || pods.Items[0].Name == failedName.Load() {
 		t.Fatalf("pods %v (%v): want one, not the failed %v", pods, err, failedName.Load())
 	}
-	eventually(t, "a FailedDaemonPod event", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "a FailedDaemonPod event", func(ctx context.Context) (bool, error) {
 		events, err := cl.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err

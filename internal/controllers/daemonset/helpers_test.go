@@ -3,7 +3,6 @@ package daemonset_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -56,7 +54,7 @@ func startCluster(t *testing.T, outcome ...func(*corev1.Pod) testenv.PodOutcome)
 	testenv.StartFakeKubelet(t, env.Client, kubelet)
 	cl := &cluster{env: env, client: env.Client}
 	factory := informers.NewSharedInformerFactory(cl.client, 0)
-	c := daemonset.New(cl.client, factory, newRecorder(t, cl.client, "daemonset-controller"), testLogger(t),
+	c := daemonset.New(cl.client, factory, newRecorder(t, cl.client, "daemonset-controller"), testenv.Logger(t),
 		daemonset.Options{FailedPodBackoff: 10 * time.Millisecond})
 	testenv.Run(t, "daemonset controller", func(ctx context.Context) error {
 		factory.Start(ctx.Done())
@@ -216,28 +214,4 @@ func podReady(pod *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		last = err
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting until %s: %v (last error: %v)", what, err, last)
-	}
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
@@ -55,7 +53,7 @@ func TestCascade(t *testing.T) {
 		policy:        metav1.DeletePropagationForeground,
 		podFinalizers: []string{hold},
 		check: func(t *testing.T, ch chain) {
-			eventually(t, "pod is being deleted", func(ctx context.Context) (bool, error) {
+			testenv.Eventually(t, "pod is being deleted", func(ctx context.Context) (bool, error) {
 				p, err := c.CoreV1().Pods(ch.ns).Get(ctx, ch.pod.Name, metav1.GetOptions{})
 				return err == nil && p.DeletionTimestamp != nil, err
 			})
@@ -73,7 +71,7 @@ func TestCascade(t *testing.T) {
 		name:   "orphan",
 		policy: metav1.DeletePropagationOrphan,
 		check: func(t *testing.T, ch chain) {
-			eventually(t, "deployment is gone", func(ctx context.Context) (bool, error) {
+			testenv.Eventually(t, "deployment is gone", func(ctx context.Context) (bool, error) {
 				_, err := c.AppsV1().Deployments(ch.ns).Get(ctx, ch.deploy.Name, metav1.GetOptions{})
 				return apierrors.IsNotFound(err), ignoreNotFound(err)
 			})
@@ -161,13 +159,13 @@ func TestOwnerReferences(t *testing.T) {
 			}
 			kept := refs[tc.deleteOwners:]
 			if tc.wantGone {
-				eventually(t, "dependent is gone", func(ctx context.Context) (bool, error) {
+				testenv.Eventually(t, "dependent is gone", func(ctx context.Context) (bool, error) {
 					_, err := c.CoreV1().Secrets(ns).Get(ctx, dep.Name, metav1.GetOptions{})
 					return apierrors.IsNotFound(err), ignoreNotFound(err)
 				})
 				return
 			}
-			eventually(t, "dependent keeps only its live owners", func(ctx context.Context) (bool, error) {
+			testenv.Eventually(t, "dependent keeps only its live owners", func(ctx context.Context) (bool, error) {
 				s, err := c.CoreV1().Secrets(ns).Get(ctx, dep.Name, metav1.GetOptions{})
 				if err != nil {
 					return false, err
@@ -193,7 +191,7 @@ func TestRestart(t *testing.T) {
 		stop := startGC(t, env)
 		ch := makeChain(t, c, "restart-fg", hold)
 		deleteWith(t, c, ch, metav1.DeletePropagationForeground)
-		eventually(t, "pod is being deleted", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, "pod is being deleted", func(ctx context.Context) (bool, error) {
 			p, err := c.CoreV1().Pods(ch.ns).Get(ctx, ch.pod.Name, metav1.GetOptions{})
 			return err == nil && p.DeletionTimestamp != nil, err
 		})
@@ -218,7 +216,7 @@ func startGC(t *testing.T, env *testenv.Env) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc := garbagecollector.New(mc, testLogger(t))
+	gc := garbagecollector.New(mc, testenv.Logger(t))
 	return testenv.Run(t, "garbage collector", func(ctx context.Context) error { return gc.Run(ctx, 2) })
 }
 
@@ -269,7 +267,7 @@ func deleteWith(t *testing.T, c kubernetes.Interface, ch chain, policy metav1.De
 // waitGone waits until all three objects of the chain are gone.
 func waitGone(t *testing.T, c kubernetes.Interface, ch chain) {
 	t.Helper()
-	eventually(t, "deployment, replicaset and pod are gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "deployment, replicaset and pod are gone", func(ctx context.Context) (bool, error) {
 		_, err1 := c.AppsV1().Deployments(ch.ns).Get(ctx, ch.deploy.Name, metav1.GetOptions{})
 		_, err2 := c.AppsV1().ReplicaSets(ch.ns).Get(ctx, ch.rs.Name, metav1.GetOptions{})
 		_, err3 := c.CoreV1().Pods(ch.ns).Get(ctx, ch.pod.Name, metav1.GetOptions{})
@@ -327,34 +325,9 @@ func ownerRef(apiVersion, kind, name string, uid types.UID) metav1.OwnerReferenc
 	return metav1.OwnerReference{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid}
 }
 
-// eventually polls cond until it holds, failing the test after 20s.
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		last = err
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting until %s: %v (last error: %v)", what, err, last)
-	}
-}
-
 func ignoreNotFound(err error) error {
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	return err
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }

@@ -2,7 +2,6 @@ package job_test
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -83,7 +81,7 @@ func (cl *cluster) startKubelet(t *testing.T) {
 func (cl *cluster) startController(t *testing.T, opts job.Options) (stop func()) {
 	t.Helper()
 	factory := informers.NewSharedInformerFactory(cl.client, 0)
-	c := job.New(cl.client, factory, newRecorder(t, cl.client, "job-controller"), testLogger(t), opts)
+	c := job.New(cl.client, factory, newRecorder(t, cl.client, "job-controller"), testenv.Logger(t), opts)
 	return testenv.Run(t, "job controller", func(ctx context.Context) error {
 		factory.Start(ctx.Done())
 		defer factory.Shutdown()
@@ -98,7 +96,7 @@ func (cl *cluster) startGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc := garbagecollector.New(mc, testLogger(t))
+	gc := garbagecollector.New(mc, testenv.Logger(t))
 	testenv.Run(t, "garbage collector", func(ctx context.Context) error { return gc.Run(ctx, 2) })
 }
 
@@ -157,7 +155,7 @@ func (cl *cluster) create(t *testing.T, ns string, j *batchv1.Job) *batchv1.Job 
 func (cl *cluster) waitCondition(t *testing.T, ns, name string, typ batchv1.JobConditionType) *batchv1.Job {
 	t.Helper()
 	var got *batchv1.Job
-	eventually(t, "job "+name+" is "+string(typ), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "job "+name+" is "+string(typ), func(ctx context.Context) (bool, error) {
 		j, err := cl.client.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -192,26 +190,3 @@ func condition(j *batchv1.Job, typ batchv1.JobConditionType) *batchv1.JobConditi
 }
 
 // eventually polls cond until it holds, failing the test after 30s.
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		last = err
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting until %s: %v (last error: %v)", what, err, last)
-	}
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
-}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"skiff.dev/skiff/internal/controllers/job"
+	"skiff.dev/skiff/internal/testenv"
 )
 
 // TestBackoffLimit: pods that always fail are replaced until backoffLimit
@@ -149,7 +150,7 @@ func TestActiveDeadline(t *testing.T) {
 	if got.Status.Active != 0 || got.Status.Failed != 2 || ptr.Deref(got.Status.Terminating, -1) != 0 {
 		t.Errorf("status active/failed/terminating = %d/%d/%v, want 0/2/0", got.Status.Active, got.Status.Failed, got.Status.Terminating)
 	}
-	eventually(t, "the pods are gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the pods are gone", func(ctx context.Context) (bool, error) {
 		return len(cl.pods(t, ns, j)) == 0, nil
 	})
 }
@@ -165,11 +166,11 @@ func TestTTLAfterFinished(t *testing.T) {
 	j = cl.create(t, ns, j)
 
 	cl.waitCondition(t, ns, j.Name, batchv1.JobComplete)
-	eventually(t, "the job is deleted", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the job is deleted", func(ctx context.Context) (bool, error) {
 		_, err := cl.client.BatchV1().Jobs(ns).Get(ctx, j.Name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
-	eventually(t, "its pods are deleted", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "its pods are deleted", func(ctx context.Context) (bool, error) {
 		return len(cl.pods(t, ns, j)) == 0, nil
 	})
 }
@@ -256,7 +257,7 @@ func TestSuspendRunning(t *testing.T) {
 	j := newJob("pause", "", 0, 0)
 	j.Spec.Parallelism = ptr.To[int32](2)
 	j = cl.create(t, ns, j)
-	eventually(t, "two pods run", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "two pods run", func(ctx context.Context) (bool, error) {
 		got, err := cl.client.BatchV1().Jobs(ns).Get(ctx, j.Name, metav1.GetOptions{})
 		return err == nil && ptr.Deref(got.Status.Ready, 0) == 2, err
 	})
@@ -265,7 +266,7 @@ func TestSuspendRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := cl.waitCondition(t, ns, j.Name, batchv1.JobSuspended)
-	eventually(t, "the pods are gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the pods are gone", func(ctx context.Context) (bool, error) {
 		return len(cl.pods(t, ns, j)) == 0, nil
 	})
 	got, err := cl.client.BatchV1().Jobs(ns).Get(t.Context(), j.Name, metav1.GetOptions{})
@@ -369,7 +370,7 @@ func TestBackoffDelays(t *testing.T) {
 	waitPods := func(n int) []corev1.Pod {
 		t.Helper()
 		var pods []corev1.Pod
-		eventually(t, fmt.Sprintf("%d pods", n), func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, fmt.Sprintf("%d pods", n), func(ctx context.Context) (bool, error) {
 			pods = cl.pods(t, ns, j)
 			return len(pods) == n, nil
 		})
@@ -434,7 +435,7 @@ func TestAdoption(t *testing.T) {
 	if _, err := cl.client.CoreV1().Pods(ns).Create(t.Context(), orphan, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the orphan succeeded", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the orphan succeeded", func(ctx context.Context) (bool, error) {
 		p, err := cl.client.CoreV1().Pods(ns).Get(ctx, "orphan", metav1.GetOptions{})
 		return err == nil && p.Status.Phase == corev1.PodSucceeded, err
 	})

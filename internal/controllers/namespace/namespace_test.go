@@ -3,17 +3,14 @@ package namespace_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 
@@ -33,7 +30,7 @@ func TestDeleteNamespace(t *testing.T) {
 	if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "only the held object is left", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "only the held object is left", func(ctx context.Context) (bool, error) {
 		cms, err := c.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -49,7 +46,7 @@ func TestDeleteNamespace(t *testing.T) {
 		return len(cms.Items) == 1 && cms.Items[0].Name == "held" && cms.Items[0].DeletionTimestamp != nil &&
 			len(secrets.Items) == 0 && len(deploys.Items) == 0, nil
 	})
-	eventually(t, "the namespace reports what holds it", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the namespace reports what holds it", func(ctx context.Context) (bool, error) {
 		got, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -101,7 +98,7 @@ func TestRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.midway {
-				eventually(t, "the held object is being deleted", func(ctx context.Context) (bool, error) {
+				testenv.Eventually(t, "the held object is being deleted", func(ctx context.Context) (bool, error) {
 					cm, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "held", metav1.GetOptions{})
 					return err == nil && cm.DeletionTimestamp != nil, err
 				})
@@ -162,7 +159,7 @@ func release(t *testing.T, c kubernetes.Interface, ns string) {
 
 func waitGone(t *testing.T, c kubernetes.Interface, ns string) {
 	t.Helper()
-	eventually(t, "the namespace is gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the namespace is gone", func(ctx context.Context) (bool, error) {
 		_, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, nil
@@ -188,31 +185,6 @@ func start(t *testing.T, env *testenv.Env) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := namespace.New(env.Client, mc, testLogger(t))
+	c := namespace.New(env.Client, mc, testenv.Logger(t))
 	return testenv.Run(t, "namespace controller", func(ctx context.Context) error { return c.Run(ctx, 2) })
-}
-
-// eventually polls cond until it holds, failing the test after 20s.
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		last = err
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting until %s: %v (last error: %v)", what, err, last)
-	}
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }

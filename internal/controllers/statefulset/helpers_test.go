@@ -3,21 +3,18 @@ package statefulset_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -65,7 +62,7 @@ func startCluster(t *testing.T) *cluster {
 func (cl *cluster) startController(t *testing.T) (stop func()) {
 	t.Helper()
 	factory := informers.NewSharedInformerFactory(cl.client, 0)
-	c := statefulset.New(cl.client, factory, newRecorder(t, cl.client, "statefulset-controller"), testLogger(t), statefulset.Options{})
+	c := statefulset.New(cl.client, factory, newRecorder(t, cl.client, "statefulset-controller"), testenv.Logger(t), statefulset.Options{})
 	return testenv.Run(t, "statefulset controller", func(ctx context.Context) error {
 		factory.Start(ctx.Done())
 		defer factory.Shutdown()
@@ -80,7 +77,7 @@ func (cl *cluster) startGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc := garbagecollector.New(mc, testLogger(t))
+	gc := garbagecollector.New(mc, testenv.Logger(t))
 	testenv.Run(t, "garbage collector", func(ctx context.Context) error { return gc.Run(ctx, 2) })
 }
 
@@ -266,26 +263,3 @@ func podReady(pod *corev1.Pod) bool {
 }
 
 // eventually polls cond until it holds, failing the test after 30s.
-func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		ok, err := cond(ctx)
-		last = err
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting until %s: %v (last error: %v)", what, err, last)
-	}
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
-}

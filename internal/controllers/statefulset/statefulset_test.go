@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"skiff.dev/skiff/internal/controllers/statefulset"
+	"skiff.dev/skiff/internal/testenv"
 )
 
 // TestOrderedReady: pods are created in ordinal order, each only once the
@@ -27,7 +28,7 @@ func TestOrderedReady(t *testing.T) {
 	cl.createSet(t, ns, newSet(3, "nginx:1", false))
 
 	for i, name := range []string{"web-0", "web-1", "web-2"} {
-		eventually(t, name+" is created", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, name+" is created", func(ctx context.Context) (bool, error) {
 			_, err := cl.pod(ctx, ns, name)
 			return err == nil, nil
 		})
@@ -39,7 +40,7 @@ func TestOrderedReady(t *testing.T) {
 		checkMember(t, cl, log, ns, i)
 		cl.makeReady(t, ns, name)
 	}
-	eventually(t, "the status counts 3 ready replicas", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the status counts 3 ready replicas", func(ctx context.Context) (bool, error) {
 		set, err := cl.set(ctx, ns)
 		if err != nil {
 			return false, err
@@ -58,14 +59,14 @@ func TestOrderedReady(t *testing.T) {
 	}
 
 	cl.patchSet(t, ns, "web", map[string]any{"spec": map[string]any{"replicas": 1}})
-	eventually(t, "web-1 and web-2 are gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "web-1 and web-2 are gone", func(ctx context.Context) (bool, error) {
 		_, deleted, _ := log.snapshot()
 		return len(deleted) == 2, nil
 	})
 	if _, deleted, _ := log.snapshot(); !slices.Equal(deleted, []string{"web-2", "web-1"}) {
 		t.Errorf("deletion order %v, want [web-2 web-1]", deleted)
 	}
-	eventually(t, "the status counts 1 replica", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the status counts 1 replica", func(ctx context.Context) (bool, error) {
 		set, err := cl.set(ctx, ns)
 		return err == nil && set.Status.Replicas == 1 && set.Status.ReadyReplicas == 1, err
 	})
@@ -146,7 +147,7 @@ func TestPartitionedRollingUpdate(t *testing.T) {
 		"template":       map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "web", "image": "nginx:2"}}}},
 	}})
 	var newRev string
-	eventually(t, "web-2 and web-1 are updated", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "web-2 and web-1 are updated", func(ctx context.Context) (bool, error) {
 		set, err := cl.set(ctx, ns)
 		if err != nil {
 			return false, err
@@ -186,7 +187,7 @@ func TestPartitionedRollingUpdate(t *testing.T) {
 	if err := cl.client.CoreV1().Pods(ns).Delete(t.Context(), "web-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "web-0 is recreated", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "web-0 is recreated", func(ctx context.Context) (bool, error) {
 		pod, err := cl.pod(ctx, ns, "web-0")
 		return err == nil && pod.UID != web0.UID && podReady(pod), nil
 	})
@@ -197,7 +198,7 @@ func TestPartitionedRollingUpdate(t *testing.T) {
 	cl.patchSet(t, ns, "web", map[string]any{"spec": map[string]any{
 		"updateStrategy": map[string]any{"rollingUpdate": map[string]any{"partition": 0}},
 	}})
-	eventually(t, "the rollout completes", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the rollout completes", func(ctx context.Context) (bool, error) {
 		set, err := cl.set(ctx, ns)
 		if err != nil {
 			return false, err
@@ -218,7 +219,7 @@ func TestPartitionedRollingUpdate(t *testing.T) {
 // waitRolledOut waits until n pods are ready at one revision.
 func waitRolledOut(t *testing.T, cl *cluster, ns string, n int32) {
 	t.Helper()
-	eventually(t, "the set is rolled out", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the set is rolled out", func(ctx context.Context) (bool, error) {
 		set, err := cl.set(ctx, ns)
 		if err != nil {
 			return false, err
@@ -236,12 +237,12 @@ func TestParallel(t *testing.T) {
 	set := newSet(3, "nginx:1", false)
 	set.Spec.PodManagementPolicy = appsv1.ParallelPodManagement
 	cl.createSet(t, ns, set)
-	eventually(t, "all three pods exist while none is Ready", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "all three pods exist while none is Ready", func(ctx context.Context) (bool, error) {
 		pods, err := cl.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return err == nil && len(pods.Items) == 3, err
 	})
 	cl.patchSet(t, ns, "web", map[string]any{"spec": map[string]any{"replicas": 0}})
-	eventually(t, "all pods are gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "all pods are gone", func(ctx context.Context) (bool, error) {
 		pods, err := cl.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return err == nil && len(pods.Items) == 0, err
 	})
@@ -259,7 +260,7 @@ func TestOnDelete(t *testing.T) {
 	cl.patchSet(t, ns, "web", map[string]any{"spec": map[string]any{
 		"template": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "web", "image": "nginx:2"}}}},
 	}})
-	eventually(t, "the status has the new update revision", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "the status has the new update revision", func(ctx context.Context) (bool, error) {
 		set, err := cl.set(ctx, ns)
 		return err == nil && set.Status.ObservedGeneration == set.Generation && set.Status.UpdatedReplicas == 0, err
 	})
@@ -272,7 +273,7 @@ func TestOnDelete(t *testing.T) {
 	if err := cl.client.CoreV1().Pods(ns).Delete(t.Context(), "web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "web-1 comes back at the new revision", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "web-1 comes back at the new revision", func(ctx context.Context) (bool, error) {
 		pod, err := cl.pod(ctx, ns, "web-1")
 		return err == nil && pod.UID != old.UID && pod.Spec.Containers[0].Image == "nginx:2", nil
 	})
@@ -306,14 +307,14 @@ func TestRetentionPolicy(t *testing.T) {
 		}
 	}
 	cl.patchSet(t, ns, "web", map[string]any{"spec": map[string]any{"replicas": 1}})
-	eventually(t, "the claim of the scaled-away web-1 is deleted", claimGone("www-web-1"))
+	testenv.Eventually(t, "the claim of the scaled-away web-1 is deleted", claimGone("www-web-1"))
 	if _, err := cl.client.CoreV1().PersistentVolumeClaims(ns).Get(t.Context(), "www-web-0", metav1.GetOptions{}); err != nil {
 		t.Errorf("claim of web-0: %v", err)
 	}
 	if err := cl.client.AppsV1().StatefulSets(ns).Delete(t.Context(), "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the claim of web-0 is deleted with the set", claimGone("www-web-0"))
+	testenv.Eventually(t, "the claim of web-0 is deleted with the set", claimGone("www-web-0"))
 }
 
 func hasOwner(refs []metav1.OwnerReference, uid types.UID) bool {
@@ -331,7 +332,7 @@ func TestRestart(t *testing.T) {
 	cl := startCluster(t)
 	ns := cl.namespace(t, "restart")
 	cl.createSet(t, ns, newSet(3, "nginx:1", false))
-	eventually(t, "web-0 is created", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, "web-0 is created", func(ctx context.Context) (bool, error) {
 		_, err := cl.pod(ctx, ns, "web-0")
 		return err == nil, nil
 	})
@@ -339,7 +340,7 @@ func TestRestart(t *testing.T) {
 	cl.makeReady(t, ns, "web-0")
 	cl.startController(t)
 	for _, name := range []string{"web-1", "web-2"} {
-		eventually(t, name+" is created", func(ctx context.Context) (bool, error) {
+		testenv.Eventually(t, name+" is created", func(ctx context.Context) (bool, error) {
 			_, err := cl.pod(ctx, ns, name)
 			return err == nil, nil
 		})
