@@ -249,7 +249,7 @@ func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	generated := m.GetName() == ""
 	for attempt := 0; ; attempt++ {
 		k.prepareCreate(stored, s.now())
-		if err := s.admit(k, stored, nil); err != nil {
+		if err := s.admit(ctx, k, "", stored, nil, isDryRun(r)); err != nil {
 			return err
 		}
 		if isDryRun(r) {
@@ -271,25 +271,6 @@ func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		accessor(stored).SetResourceVersion(strconv.FormatInt(rev, 10))
 		return s.respond(w, http.StatusCreated, k, out, stored, "")
 	}
-}
-
-// admit runs defaults then validation on a stored-form object (old is nil
-// on create) and turns field errors into a 422 Status.
-func (s *Server) admit(k *kind, obj, old runtime.Object) error {
-	a := s.cfg.Admission
-	if a.Default != nil {
-		a.Default(obj)
-	}
-	var errs field.ErrorList
-	if old == nil && a.ValidateCreate != nil {
-		errs = a.ValidateCreate(obj)
-	} else if old != nil && a.ValidateUpdate != nil {
-		errs = a.ValidateUpdate(obj, old)
-	}
-	if len(errs) > 0 {
-		return apierrors.NewInvalid(k.gk, accessor(obj).GetName(), errs)
-	}
-	return nil
 }
 
 // namespaceAccepts refuses new objects in a missing or terminating namespace.
@@ -340,7 +321,7 @@ func (s *Server) guaranteedUpdate(ctx context.Context, k *kind, ns, name, subres
 			return nil, false, apierrors.NewConflict(k.gr, name, errors.New(conflictMsg))
 		}
 		next = k.prepareUpdate(next, cur, subresource)
-		if err := s.admit(k, next, cur); err != nil {
+		if err := s.admit(ctx, k, subresource, next, cur, dryRun); err != nil {
 			return nil, false, err
 		}
 		if dryRun {

@@ -18,20 +18,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/version"
 
 	"skiff.dev/skiff/internal/resources"
 	"skiff.dev/skiff/internal/store"
 )
-
-// Admission is the chain every write passes after decoding: defaults, then
-// validation. Nil funcs are skipped.
-type Admission struct {
-	Default        func(obj runtime.Object)
-	ValidateCreate func(obj runtime.Object) field.ErrorList
-	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
-}
 
 // TablePrinter gives the columns and row cells of one kind for
 // server-side tables.
