@@ -12,12 +12,25 @@ LDFLAGS   := -X k8s.io/component-base/version.gitVersion=$(K8S) \
              -X skiff.dev/skiff/internal/version.Version=$(VERSION)
 TEST_FLAGS ?= -timeout 25m
 
-.PHONY: build test test-tools vet fmt bench clean
+.PHONY: build examples demo test test-tools vet fmt bench clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/skiff ./cmd/skiff
 	ln -sf skiff bin/kubectl
 	CGO_ENABLED=1 $(GO) build -tags "seccomp runc_nocriu" -o bin/skiff-shim ./cmd/skiff-shim
+
+EXAMPLES := hello productms productreviewms ui loadgen
+
+# The example apps, static, beside their Dockerfiles (FROM scratch).
+examples:
+	for app in $(EXAMPLES); do \
+	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags=-s -o examples/$$app/$$app ./examples/$$app || exit 1; \
+	done
+
+# Builds every example image, pushes it to the embedded registry and
+# deploys the apps on the running cluster (hack/setup.sh started it).
+demo: build examples
+	examples/demo.sh
 
 # Tools some tests drive as real peers, and what building the container
 # side needs (command:Debian package); installed when missing and root,
