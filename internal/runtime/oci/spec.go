@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/moby/profiles/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"skiff.dev/skiff/internal/errdefs"
@@ -107,7 +106,7 @@ func buildSpec(c Config, h *host) (*specs.Spec, error) {
 		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
 	}
 	if !c.Privileged && !c.SeccompUnconfined {
-		if s.Linux.Seccomp, err = seccomp.GetDefaultProfile(s); err != nil {
+		if s.Linux.Seccomp, err = defaultSeccomp(s); err != nil {
 			return nil, fmt.Errorf("default seccomp profile: %w", err)
 		}
 	}
