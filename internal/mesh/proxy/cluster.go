@@ -1,0 +1,201 @@
+package proxy
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// clusterSettings are a cluster's knobs; a cluster whose settings are
+// unchanged by an Update keeps its state (pools, counters).
+type clusterSettings struct {
+	lb             LBPolicy
+	protocol       Protocol
+	connectTimeout time.Duration
+	maxIdle        int
+	idleTimeout    time.Duration
+}
+
+// cluster is the live state of a Cluster.
+type cluster struct {
+	name     string
+	settings clusterSettings
+
+	mu  sync.Mutex // serialises setEndpoints
+	eps atomic.Pointer[[]*endpoint]
+	rr  atomic.Uint32
+}
+
+// endpoint is one upstream with its own keep-alive pool, so that removing
+// it closes exactly its connections.
+type endpoint struct {
+	addr   string
+	active atomic.Int32 // requests in flight (least-request)
+	tr     *http.Transport
+	h1     *h1pool // nil for HTTP/2 clusters
+}
+
+func newCluster(name string, s clusterSettings) *cluster {
+	c := &cluster{name: name, settings: s}
+	c.eps.Store(&[]*endpoint{})
+	return c
+}
+
+// setEndpoints replaces the endpoint set, keeping the state of endpoints
+// that stay, and closes the idle connections of those that go.
+func (c *cluster) setEndpoints(eps []Endpoint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.eps.Load()
+	byAddr := make(map[string]*endpoint, len(old))
+	for _, e := range old {
+		byAddr[e.addr] = e
+	}
+	next := make([]*endpoint, 0, len(eps))
+	seen := make(map[string]bool, len(eps))
+	for _, ep := range eps {
+		if seen[ep.Address] {
+			continue
+		}
+		seen[ep.Address] = true
+		e := byAddr[ep.Address]
+		if e == nil {
+			e = c.newEndpoint(ep.Address)
+		}
+		next = append(next, e)
+	}
+	c.eps.Store(&next)
+	for _, e := range old {
+		if !seen[e.addr] {
+			e.tr.CloseIdleConnections()
+			if e.h1 != nil {
+				e.h1.closeIdle(true)
+			}
+		}
+	}
+}
+
+// endpoints returns the current set (do not modify).
+func (c *cluster) endpoints() []*endpoint { return *c.eps.Load() }
+
+// close drops every pooled connection (the cluster left the config or
+// the proxy stopped).
+func (c *cluster) close() {
+	for _, e := range c.endpoints() {
+		e.tr.CloseIdleConnections()
+		if e.h1 != nil {
+			e.h1.closeIdle(false)
+		}
+	}
+}
+
+// connectError marks a failure to establish the upstream connection, as
+// opposed to one on an established connection.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return "connect: " + e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
+func (c *cluster) newEndpoint(addr string) *endpoint {
+	d := &net.Dialer{Timeout: c.settings.connectTimeout, KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &connectError{err}
+		}
+		return conn, nil
+	}
+	e := &endpoint{addr: addr, tr: &http.Transport{
+		DialContext:           dial,
+		Proxy:                 nil, // never an environment proxy
+		MaxIdleConnsPerHost:   c.settings.maxIdle,
+		IdleConnTimeout:       c.settings.idleTimeout,
+		DisableCompression:    true, // pass encodings through untouched
+		ExpectContinueTimeout: time.Second,
+		WriteBufferSize:       16 << 10,
+		ReadBufferSize:        16 << 10,
+	}}
+	if c.settings.protocol == ProtocolH2C {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		e.tr.Protocols = &p
+	} else {
+		e.h1 = &h1pool{addr: addr, dial: dial, maxIdle: c.settings.maxIdle, idleTimeout: c.settings.idleTimeout}
+	}
+	return e
+}
+
+// pick chooses an endpoint not in tried, or any endpoint when all were
+// tried; nil when the cluster has none.
+func (c *cluster) pick(tried []*endpoint) *endpoint {
+	eps := c.endpoints()
+	n := len(eps)
+	switch {
+	case n == 0:
+		return nil
+	case n == 1:
+		return eps[0]
+	}
+	switch c.settings.lb {
+	case LBLeastRequest:
+		// Power of two choices: two distinct endpoints at random, the
+		// one with fewer requests in flight wins (as Envoy does).
+		i, j := rand.IntN(n), rand.IntN(n-1)
+		if j >= i {
+			j++
+		}
+		a, b := eps[i], eps[j]
+		switch ta, tb := contains(tried, a), contains(tried, b); {
+		case ta && tb:
+			if e := c.untriedFrom(eps, i, tried); e != nil {
+				return e
+			}
+			return a
+		case ta:
+			return b
+		case tb:
+			return a
+		}
+		if b.active.Load() < a.active.Load() {
+			return b
+		}
+		return a
+	case LBRandom:
+		start := rand.IntN(n)
+		if e := c.untriedFrom(eps, start, tried); e != nil {
+			return e
+		}
+		return eps[start]
+	default:
+		start := int(c.rr.Add(1) % uint32(n))
+		if e := c.untriedFrom(eps, start, tried); e != nil {
+			return e
+		}
+		return eps[start]
+	}
+}
+
+// untriedFrom returns the first endpoint from index start (wrapping)
+// that is not in tried.
+func (c *cluster) untriedFrom(eps []*endpoint, start int, tried []*endpoint) *endpoint {
+	for i := range eps {
+		e := eps[(start+i)%len(eps)]
+		if !contains(tried, e) {
+			return e
+		}
+	}
+	return nil
+}
+
+func contains(list []*endpoint, e *endpoint) bool {
+	for _, x := range list {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
