@@ -26,6 +26,11 @@ type kind struct {
 	hasSpec  bool
 	toServed func(runtime.Object) (runtime.Object, error) // storage → served form; nil when equal
 	toStored func(runtime.Object) (runtime.Object, error) // served → storage form; nil when equal
+
+	// proto says whether the Go type has protobuf marshalling; kinds
+	// without it (types Skiff defines itself) are stored and served as
+	// JSON.
+	proto bool
 }
 
 // converters between a served version and the stored one, by served GVK.
@@ -54,6 +59,7 @@ func newKind(r resources.Resource, conv map[schema.GroupVersionKind]converter) (
 	if _, err := scheme.Scheme.New(k.listGVK); err != nil {
 		return nil, fmt.Errorf("resource %s: no list type: %w", r.Plural, err)
 	}
+	_, k.proto = obj.(interface{ Marshal() ([]byte, error) })
 	_, hasSpec := reflect.TypeOf(obj).Elem().FieldByName("Spec")
 	k.hasSpec = hasSpec && r.Generation
 	if k.served != k.storage {

@@ -13,17 +13,24 @@ import (
 )
 
 // encode serializes a stored-form object for the store, as protobuf the
-// way kube-apiserver stores it: TypeMeta set, resourceVersion cleared (the
-// store's revision is the version).
+// way kube-apiserver stores it (JSON for kinds without protobuf):
+// TypeMeta set, resourceVersion cleared (the store's revision is the
+// version).
 func (k *kind) encode(obj runtime.Object) ([]byte, error) {
 	obj.GetObjectKind().SetGroupVersionKind(k.storage)
 	m := accessor(obj)
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
+	defer m.SetResourceVersion(rv)
+	if !k.proto {
+		data, err := json.Marshal(obj)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", k.Kind, err)
+		}
+		return data, nil
+	}
 	var buf bytes.Buffer
-	err := protoSerializer.Encode(obj, &buf)
-	m.SetResourceVersion(rv)
-	if err != nil {
+	if err := protoSerializer.Encode(obj, &buf); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", k.Kind, err)
 	}
 	return buf.Bytes(), nil

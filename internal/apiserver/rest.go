@@ -19,7 +19,7 @@ import (
 
 // serveResource dispatches a resource request to its verb.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri requestInfo) {
-	if s.serveBinding(w, r, ri) {
+	if s.serveBinding(w, r, ri) || s.serveEviction(w, r, ri) {
 		return
 	}
 	k, err := s.kindFor(ri)
@@ -35,6 +35,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		writeError(w, err)
 		return
 	}
+	out.proto = out.proto && k.proto
 	ctx := r.Context()
 	switch ri.subresource {
 	case "":
@@ -252,15 +253,27 @@ func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if err := s.admit(ctx, k, "", stored, nil, isDryRun(r)); err != nil {
 			return err
 		}
+		if pod, ok := stored.(*corev1.Pod); ok {
+			// Admission may have set resources (LimitRange defaults).
+			pod.Status.QOSClass = podQOS(&pod.Spec)
+		}
+		txn, err := s.allocateOnCreate(ctx, stored, isDryRun(r))
+		if err != nil {
+			return err
+		}
 		if isDryRun(r) {
 			return s.respond(w, http.StatusCreated, k, out, stored, "")
 		}
 		data, err := k.encode(stored)
 		if err != nil {
+			txn.revert(ctx, s.log)
 			return apierrors.NewInternalError(err)
 		}
 		name := accessor(stored).GetName()
 		rev, err := s.cfg.Store.Create(ctx, k.key(accessor(stored).GetNamespace(), name), data)
+		if err != nil {
+			txn.revert(ctx, s.log)
+		}
 		if errors.Is(err, store.ErrAlreadyExists) && generated && attempt < 8 {
 			accessor(stored).SetName("")
 			continue
@@ -268,6 +281,7 @@ func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		if err != nil {
 			return storeError(k, name, err)
 		}
+		txn.commit(ctx, s.log)
 		accessor(stored).SetResourceVersion(strconv.FormatInt(rev, 10))
 		return s.respond(w, http.StatusCreated, k, out, stored, "")
 	}
@@ -324,9 +338,6 @@ func (s *Server) guaranteedUpdate(ctx context.Context, k *kind, ns, name, subres
 		if err := s.admit(ctx, k, subresource, next, cur, dryRun); err != nil {
 			return nil, false, err
 		}
-		if dryRun {
-			return next, false, nil
-		}
 		m := accessor(next)
 		// As upstream: an update removes an object being deleted once its
 		// finalizers are gone and no grace period is running (a pod under
@@ -334,7 +345,21 @@ func (s *Server) guaranteedUpdate(ctx context.Context, k *kind, ns, name, subres
 		grace := m.GetDeletionGracePeriodSeconds()
 		gone := m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && (grace == nil || *grace == 0) &&
 			finalizedNamespace(next)
+		var txn *allocTxn
+		if !gone {
+			if txn, err = s.allocateOnUpdate(ctx, next, cur, subresource, dryRun); err != nil {
+				return nil, false, err
+			}
+		}
+		if dryRun {
+			return next, false, nil
+		}
 		out, deleted, retry, err := s.commit(ctx, k, key, name, cur, next, kv.Rev, gone)
+		if retry || err != nil {
+			txn.revert(ctx, s.log)
+		} else {
+			txn.commit(ctx, s.log)
+		}
 		if retry {
 			continue
 		}
@@ -353,6 +378,7 @@ func (s *Server) commit(ctx context.Context, k *kind, key, name string, cur, nex
 			}
 			return nil, false, false, storeError(k, name, err)
 		}
+		s.releaseOnDelete(ctx, cur)
 		return next, true, false, nil
 	}
 	data, err := k.encode(next)

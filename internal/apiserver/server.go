@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -40,8 +41,21 @@ type Config struct {
 	// NonResource serves paths outside /api and /apis that need
 	// authentication (OpenAPI documents); may be nil.
 	NonResource http.Handler
-	Version     version.Info
-	Logger      *slog.Logger
+	// Nodes reaches the node agents for pods/log, pods/exec,
+	// pods/attach, pods/portforward and nodes/proxy; nil answers those
+	// with 503.
+	Nodes NodeConnector
+	// Extra are API groups served by handlers of their own
+	// (metrics.k8s.io); see ExtraGroup.
+	Extra   []ExtraGroup
+	Version version.Info
+	// ServiceCIDR is the range Services' cluster IPs are allocated from;
+	// the zero value means DefaultServiceCIDR (10.96.0.0/12).
+	ServiceCIDR netip.Prefix
+	// NodePortRange is the range Services' node ports are allocated from;
+	// the zero value means DefaultNodePortRange (30000-32767).
+	NodePortRange PortRange
+	Logger        *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -62,6 +76,10 @@ type Server struct {
 	metrics *metrics
 	ready   atomic.Bool
 	now     func() time.Time
+	// svcAlloc allocates Services' cluster IPs and node ports; nil when
+	// Services are not served.
+	svcAlloc    *serviceAlloc
+	repairGrace time.Duration
 }
 
 // New builds the server. It does no I/O.
@@ -96,14 +114,26 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.disc = newDiscovery(cfg.Resources)
+	if err := s.disc.addExtra(cfg.Extra); err != nil {
+		return nil, err
+	}
 	s.metrics = newMetrics()
+	if s.byGK[serviceGK] != nil {
+		a, err := newServiceAlloc(cfg.ServiceCIDR, cfg.NodePortRange, cfg.Store, s.now, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.svcAlloc, s.repairGrace = a, repairGrace
+	}
 	return s, nil
 }
 
-// Run feeds the watch caches until ctx ends. Without it the server
-// still works, each watch then reading the store on its own.
+// Run feeds the watch caches and repairs Service allocation records until
+// ctx ends. Without it the server still works, each watch then reading
+// the store on its own.
 func (s *Server) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Go(func() { s.runRepair(ctx) })
 	for _, c := range s.caches {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.run(ctx) }()
@@ -164,6 +194,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/metrics":
 		s.metrics.handler().ServeHTTP(rec, r)
+	case ri.isResource && s.serveExtra(rec, r, ri):
+	case s.serveNodeStreams(rec, r, ri):
 	case ri.isResource:
 		s.serveResource(rec, r, ri)
 	case s.disc.serve(rec, r):

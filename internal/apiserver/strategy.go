@@ -79,7 +79,7 @@ func (k *kind) prepareUpdate(obj, old runtime.Object, subresource string) runtim
 			o.Spec = old.(*corev1.Namespace).Spec
 		}
 	case *corev1.Service:
-		keepAllocations(o, old.(*corev1.Service))
+		prepareServiceUpdate(o, old.(*corev1.Service))
 	}
 	return obj
 }
@@ -129,25 +129,4 @@ func generateName(base string) string {
 		b[i] = nameAlphabet[int(b[i])%len(nameAlphabet)]
 	}
 	return base + string(b)
-}
-
-// keepAllocations carries a Service's allocated cluster IPs and node ports
-// over an update that leaves them out (kubectl replace, edits from a
-// manifest), as upstream does.
-func keepAllocations(svc, old *corev1.Service) {
-	if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) == 0 {
-		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = old.Spec.ClusterIP, old.Spec.ClusterIPs
-	}
-	for i := range svc.Spec.Ports {
-		p := &svc.Spec.Ports[i]
-		if p.NodePort != 0 {
-			continue
-		}
-		for _, op := range old.Spec.Ports {
-			if op.Port == p.Port && op.Protocol == p.Protocol && op.NodePort != 0 &&
-				(svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer) {
-				p.NodePort = op.NodePort
-			}
-		}
-	}
 }

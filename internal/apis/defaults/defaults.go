@@ -9,6 +9,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	settingsv1alpha1 "skiff.dev/skiff/internal/apis/settings/v1alpha1"
 )
 
 // Default applies the defaults upstream applies on create and update to obj
@@ -50,6 +52,10 @@ func Default(obj runtime.Object) {
 	case *corev1.Node:
 		if o != nil {
 			defaultNode(o)
+		}
+	case *corev1.LimitRange:
+		if o != nil {
+			defaultLimitRange(o)
 		}
 	case *corev1.ConfigMap, *corev1.ServiceAccount, *corev1.Event:
 		// Nothing upstream defaults shows in these objects.
@@ -108,6 +114,12 @@ func Default(obj runtime.Object) {
 	case *discoveryv1.EndpointSlice:
 		if o != nil {
 			defaultEndpointSlice(o)
+		}
+
+	// settings.k8s.io/v1alpha1 (Skiff's own type)
+	case *settingsv1alpha1.PodPreset:
+		if o != nil {
+			defaultPodPreset(o)
 		}
 	}
 	// coordination.k8s.io/v1 Lease and policy/v1 PodDisruptionBudget have

@@ -11,12 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Node port range of the default kube-apiserver configuration.
-const (
-	minNodePort = 30000
-	maxNodePort = 32767
-)
-
 var (
 	supportedServiceTypes = []corev1.ServiceType{
 		corev1.ServiceTypeClusterIP, corev1.ServiceTypeExternalName, corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeNodePort,
@@ -117,12 +111,9 @@ func validateService(svc *corev1.Service) field.ErrorList {
 	for i, port := range spec.Ports {
 		p := portsPath.Index(i)
 		if port.NodePort != 0 {
-			switch {
-			case spec.Type == corev1.ServiceTypeClusterIP:
+			// The configured node port range is the allocator's to check.
+			if spec.Type == corev1.ServiceTypeClusterIP {
 				allErrs = append(allErrs, field.Forbidden(p.Child("nodePort"), "may not be used when `type` is 'ClusterIP'"))
-			case port.NodePort < minNodePort || port.NodePort > maxNodePort:
-				allErrs = append(allErrs, field.Invalid(p.Child("nodePort"), port.NodePort,
-					fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", minNodePort, maxNodePort)))
 			}
 			key := fmt.Sprintf("%s/%d", port.Protocol, port.NodePort)
 			if nodePorts[key] {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"skiff.dev/skiff/internal/apis/autoscaling"
+	settingsv1alpha1 "skiff.dev/skiff/internal/apis/settings/v1alpha1"
 )
 
 // ValidateCreate returns the errors upstream reports when obj is created.
@@ -41,6 +42,8 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		return create(o, validateNode)
 	case *corev1.Event:
 		return create(o, validateEvent)
+	case *corev1.ResourceQuota:
+		return create(o, validateResourceQuota)
 	case *appsv1.Deployment:
 		return create(o, validateDeployment)
 	case *appsv1.ReplicaSet:
@@ -72,6 +75,12 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		return create(o, validateLease)
 	case *policyv1.PodDisruptionBudget:
 		return create(o, validatePodDisruptionBudget)
+	case *corev1.LimitRange:
+		return create(o, validateLimitRange)
+	case *networkingv1.IPAddress:
+		return create(o, validateIPAddress)
+	case *settingsv1alpha1.PodPreset:
+		return create(o, validatePodPreset)
 	}
 	return nil
 }
@@ -99,6 +108,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return update(o, old, validateNodeUpdate)
 	case *corev1.Event:
 		return update(o, old, validateEventUpdate)
+	case *corev1.ResourceQuota:
+		return update(o, old, validateResourceQuotaUpdate)
 	case *appsv1.Deployment:
 		return update(o, old, validateDeploymentUpdate)
 	case *appsv1.ReplicaSet:
@@ -129,6 +140,12 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return update(o, old, validateLeaseUpdate)
 	case *policyv1.PodDisruptionBudget:
 		return update(o, old, validatePodDisruptionBudgetUpdate)
+	case *corev1.LimitRange:
+		return update(o, old, validateLimitRangeUpdate)
+	case *networkingv1.IPAddress:
+		return update(o, old, validateIPAddressUpdate)
+	case *settingsv1alpha1.PodPreset:
+		return update(o, old, validatePodPresetUpdate)
 	}
 	return nil
 }
