@@ -80,6 +80,13 @@ type Options struct {
 	ClusterDNS []string
 	// ClusterDomain is the cluster's DNS domain (default cluster.local).
 	ClusterDomain string
+	// ResolvConf is the node's resolver configuration that pods' DNS
+	// settings start from, as the kubelet's --resolv-conf: the servers,
+	// searches and options of dnsPolicy Default pods, the search domains
+	// ClusterFirst pods add after the cluster's. Default /etc/resolv.conf,
+	// or /run/systemd/resolve/resolv.conf when /etc/resolv.conf names only
+	// a loopback stub resolver.
+	ResolvConf string
 
 	// LeaseDuration is the node Lease's leaseDurationSeconds (default
 	// 40 s); LeaseRenewInterval how often it is renewed (default 10 s).

@@ -194,32 +194,10 @@ func (a *Agent) sandboxConfig(pod *corev1.Pod) SandboxConfig {
 			cfg.Sysctls[s.Name] = s.Value
 		}
 	}
-	policy := pod.Spec.DNSPolicy
-	if policy == "" {
-		policy = corev1.DNSClusterFirst
-	}
-	if policy == corev1.DNSClusterFirst && pod.Spec.HostNetwork {
-		policy = corev1.DNSDefault
-	}
-	if (policy == corev1.DNSClusterFirst || policy == corev1.DNSClusterFirstWithHostNet) && len(a.opts.ClusterDNS) > 0 {
-		d := a.opts.ClusterDomain
-		cfg.DNS = append(cfg.DNS, a.opts.ClusterDNS...)
-		cfg.Searches = []string{pod.Namespace + ".svc." + d, "svc." + d, d}
-		cfg.DNSOptions = []string{"ndots:5"}
-	}
-	if dc := pod.Spec.DNSConfig; dc != nil {
-		if policy == corev1.DNSNone {
-			cfg.DNS, cfg.Searches, cfg.DNSOptions = nil, nil, nil
-		}
-		cfg.DNS = append(cfg.DNS, dc.Nameservers...)
-		cfg.Searches = append(cfg.Searches, dc.Searches...)
-		for _, o := range dc.Options {
-			opt := o.Name
-			if o.Value != nil {
-				opt += ":" + *o.Value
-			}
-			cfg.DNSOptions = append(cfg.DNSOptions, opt)
-		}
+	dns, warns := podDNS(pod, a.opts.ClusterDNS, a.opts.ClusterDomain, a.hostResolv())
+	cfg.DNS, cfg.Searches, cfg.DNSOptions = dns.servers, dns.searches, dns.options
+	for _, w := range warns {
+		a.event(pod, "", corev1.EventTypeWarning, w.reason, "%s", w.message)
 	}
 	return cfg
 }

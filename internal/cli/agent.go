@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+
+	"github.com/spf13/pflag"
 	"log/slog"
 	"os/signal"
 	"syscall"
@@ -57,6 +59,18 @@ adopted, not restarted, when it starts again.`,
 	f.StringVar(&o.PodCIDR, "pod-cidr", "10.244.0.0/24", "the node's pod subnet")
 	f.StringVar(&o.NodeIP, "node-ip", "", "the node's address (default: that of the default route's interface)")
 	f.Int32Var(&o.ServerPort, "port", 10250, "the agent server's port, published in the Node")
-	f.StringSliceVar(&o.ClusterDNS, "cluster-dns", nil, "nameservers of pods with dnsPolicy ClusterFirst (default: the node's resolv.conf)")
+	f.StringSliceVar(&o.ClusterDNS, "cluster-dns", nil, "nameservers of pods with dnsPolicy ClusterFirst (default: the cluster DNS Service)")
+	f.StringVar(&o.Net.ServiceCIDR, "service-cidr", "10.96.0.0/12", "the cluster's service CIDR (as the server's --service-cidr)")
+	f.StringSliceVar(&o.Net.LBPool, "lb-pool", nil, "LoadBalancer addresses this node may announce (as the server's --lb-pool)")
+	addNodeNetFlags(f, &o.Net)
 	return cmd
+}
+
+// addNodeNetFlags are the node networking flags `skiff server` and `skiff
+// agent` share.
+func addNodeNetFlags(f *pflag.FlagSet, o *daemon.NodeNetOptions) {
+	f.BoolVar(&o.Disable, "disable-network-services", false, "run no service proxy, cluster DNS, NetworkPolicy or Ingress on this node")
+	f.StringVar(&o.IngressHTTP, "ingress-http", ":80", "listen address of the Ingress edge proxy (\"-\": none)")
+	f.StringVar(&o.IngressHTTPS, "ingress-https", ":443", "TLS listen address of the Ingress edge proxy")
+	f.StringVar(&o.Uplink, "uplink", "", "interface LoadBalancer addresses are announced on (default: the default route's)")
 }

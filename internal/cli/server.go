@@ -23,6 +23,7 @@ func newServerCmd() *cobra.Command {
 	var endpoints string
 	var disableAgent bool
 	var agent daemon.AgentOptions
+	var notReadySeconds, unreachableSeconds int64
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane (API server, store, controllers, scheduler) and a node",
@@ -37,6 +38,8 @@ kubeconfig are created in the data dir.`,
 				opts.EtcdEndpoints = strings.Split(endpoints, ",")
 			}
 			opts.Logger = slog.Default()
+			opts.DefaultNotReadyTolerationSeconds = &notReadySeconds
+			opts.DefaultUnreachableTolerationSeconds = &unreachableSeconds
 			if !disableAgent {
 				if os.Geteuid() != 0 {
 					return fmt.Errorf("the node agent needs root (namespaces, cgroups, mounts): run as root or pass --disable-agent")
@@ -61,11 +64,18 @@ kubeconfig are created in the data dir.`,
 	f.StringVar(&opts.EtcdTLS.CAFile, "etcd-cafile", "", "CA bundle of the external etcd's serving certificates")
 	f.StringVar(&opts.EtcdTLS.CertFile, "etcd-certfile", "", "client certificate for the external etcd")
 	f.StringVar(&opts.EtcdTLS.KeyFile, "etcd-keyfile", "", "client key for the external etcd")
+	f.StringVar(&opts.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Services' cluster IPs are allocated from (its first address goes to default/kubernetes)")
+	f.StringVar(&opts.ServiceNodePortRange, "service-node-port-range", "30000-32767", "range Services' node ports are allocated from")
+	f.StringVar(&opts.AdvertiseAddress, "advertise-address", "", "address the default/kubernetes Service's endpoints name (default: the --listen address if specific, else the host's first global address)")
+	f.Int64Var(&notReadySeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration every pod gets")
+	f.Int64Var(&unreachableSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration every pod gets")
 	f.BoolVar(&disableAgent, "disable-agent", false, "run the control plane only (no node in this process)")
 	f.StringVar(&agent.NodeName, "node-name", "", "this node's name (default: the host name)")
 	f.StringVar(&agent.RunDir, "run-dir", "/run/skiff", "runtime state of the node (namespaces, shims)")
 	f.StringVar(&agent.ShimPath, "shim", "", "the skiff-shim binary (default: beside skiff, then $PATH)")
 	f.StringVar(&agent.PodCIDR, "pod-cidr", "", "the node's pod subnet (default 10.244.0.0/24)")
+	f.StringSliceVar(&opts.LBPool, "lb-pool", nil, "addresses LoadBalancer Services get: CIDRs, ranges a-b or addresses (default: the nodes' own addresses)")
+	addNodeNetFlags(f, &agent.Net)
 	return cmd
 }
 

@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +18,8 @@ import (
 
 	"skiff.dev/skiff/internal/agent"
 	"skiff.dev/skiff/internal/agent/podruntime"
+	"skiff.dev/skiff/internal/agent/server"
+	"skiff.dev/skiff/internal/agent/stats"
 	"skiff.dev/skiff/internal/image/content"
 	"skiff.dev/skiff/internal/image/images"
 	"skiff.dev/skiff/internal/image/snapshot"
@@ -49,9 +54,18 @@ type AgentOptions struct {
 	// ServerPort is the agent server's port published in the Node
 	// (default 10250).
 	ServerPort int32
+	// ServerAddr is where the agent server listens (default
+	// ":<ServerPort>"); port 0 picks a free port, which the Node then
+	// publishes. The server needs the cluster CA in Config (CAData or
+	// CAFile) to authenticate the API server; without it none runs.
+	ServerAddr string
 	// ClusterDNS are the pods' nameservers (dnsPolicy ClusterFirst);
 	// empty gives pods the node's resolv.conf.
 	ClusterDNS []string
+	// Net configures the node's service networking (service proxy, DNS,
+	// NetworkPolicy, Ingress). With it enabled and ClusterDNS empty, pods
+	// use the cluster DNS Service (the tenth address of the service CIDR).
+	Net NodeNetOptions
 	// Network is a started bridge Manager to put the pods network on,
 	// when the process already runs one in this network namespace (one
 	// Manager per namespace owns its nftables table). Nil starts one of
@@ -133,6 +147,26 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 	if podCIDR == "" {
 		podCIDR = podruntime.DefaultPodCIDR
 	}
+	srvLn, port, cas, err := listenAgentServer(o)
+	if err != nil {
+		return err
+	}
+	if srvLn != nil {
+		defer srvLn.Close()
+	}
+	clusterDNS := o.ClusterDNS
+	if len(clusterDNS) == 0 && !o.Net.Disable {
+		ip, err := clusterDNSIP(o.Net.ServiceCIDR)
+		if err != nil {
+			return err
+		}
+		clusterDNS = []string{ip.String()}
+	}
+	netDone, err := runNodeNet(ctx, client, o.NodeName, podCIDR, o.Net, o.Logger)
+	if err != nil {
+		return fmt.Errorf("node networking: %w", err)
+	}
+	defer func() { <-netDone }()
 	a := agent.New(agent.Options{
 		NodeName:   o.NodeName,
 		Client:     client,
@@ -140,9 +174,26 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		DataDir:    filepath.Join(nodeData, "agent"),
 		NodeIP:     o.NodeIP,
 		PodCIDR:    podCIDR,
-		ServerPort: o.ServerPort,
-		ClusterDNS: o.ClusterDNS,
+		ServerPort: port,
+		ClusterDNS: clusterDNS,
 	}, o.Logger)
+	stopServer := func() {}
+	if srvLn != nil {
+		srv := server.New(a, pods, o.Logger, server.Options{
+			Listener: srvLn, ClientCAs: cas, Hostnames: []string{o.NodeName, o.NodeIP},
+			Extra: stats.Handler(stats.New(pods, stats.Options{NodeName: o.NodeName, Logger: o.Logger})),
+		})
+		srvCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := srv.Run(srvCtx); err != nil {
+				o.Logger.Error("agent server stopped", "component", "agent-server", "err", err)
+			}
+		}()
+		stopServer = func() { cancel(); <-done }
+	}
+	defer stopServer()
 	if o.Ready != nil {
 		go func() {
 			select {
@@ -154,4 +205,32 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		}()
 	}
 	return a.Run(ctx)
+}
+
+// listenAgentServer opens the agent server's port and returns the port
+// the Node publishes and the cluster CA clients must be signed by.
+// Without a cluster CA to check clients against there is no server (nil
+// listener) and the configured port is published all the same.
+func listenAgentServer(o AgentOptions) (net.Listener, int32, *x509.CertPool, error) {
+	port := o.ServerPort
+	if port == 0 {
+		port = 10250
+	}
+	cas, err := clusterCAs(o.Config)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if cas == nil {
+		o.Logger.Warn("no cluster CA in the API config: not serving logs, exec or port-forward", "component", "agent-server")
+		return nil, port, nil, nil
+	}
+	addr := o.ServerAddr
+	if addr == "" {
+		addr = net.JoinHostPort("", strconv.Itoa(int(port)))
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("agent server: %w", err)
+	}
+	return ln, int32(ln.Addr().(*net.TCPAddr).Port), cas, nil
 }

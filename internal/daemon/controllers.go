@@ -25,6 +25,7 @@ import (
 	"skiff.dev/skiff/internal/controllers/cronjob"
 	"skiff.dev/skiff/internal/controllers/daemonset"
 	"skiff.dev/skiff/internal/controllers/deployment"
+	"skiff.dev/skiff/internal/controllers/disruption"
 	"skiff.dev/skiff/internal/controllers/endpoints"
 	"skiff.dev/skiff/internal/controllers/garbagecollector"
 	"skiff.dev/skiff/internal/controllers/hpa"
@@ -32,7 +33,9 @@ import (
 	"skiff.dev/skiff/internal/controllers/namespace"
 	"skiff.dev/skiff/internal/controllers/nodelifecycle"
 	"skiff.dev/skiff/internal/controllers/replicaset"
+	"skiff.dev/skiff/internal/controllers/resourcequota"
 	"skiff.dev/skiff/internal/controllers/serviceaccount"
+	"skiff.dev/skiff/internal/controllers/servicelb"
 	"skiff.dev/skiff/internal/controllers/statefulset"
 	"skiff.dev/skiff/internal/scheduler"
 )
@@ -54,6 +57,8 @@ type controllerDeps struct {
 	factory  informers.SharedInformerFactory
 	recorder func(component string) record.EventRecorder
 	log      *slog.Logger
+	// lbPool is the LoadBalancer address pool (servicelb's syntax).
+	lbPool []string
 }
 
 // controllers lists the control loops, by component name. Each
@@ -72,6 +77,9 @@ func controllers(d controllerDeps) map[string]loop {
 		"cronjob":           cronjob.New(d.client, d.factory, d.recorder("cronjob-controller"), d.log, cronjob.Options{}),
 		"endpoints":         endpoints.New(d.client, d.factory, d.recorder("endpoint-controller"), d.log, endpoints.Options{}),
 		"serviceaccount":    serviceaccount.New(d.client, d.factory, d.recorder("serviceaccount-controller"), d.log, serviceaccount.Options{}),
+		"resourcequota":     resourcequota.New(d.client, d.factory, d.recorder("resource-quota-controller"), d.log, resourcequota.Options{}),
+		"servicelb":         servicelb.New(d.client, d.factory, d.recorder("service-lb-controller"), d.log, servicelb.Options{Pool: d.lbPool}),
+		"disruption":        disruption.New(d.client, d.factory, d.recorder("controllermanager"), d.log, disruption.Options{}),
 		"horizontal-pod-autoscaler": hpa.New(d.client, d.factory, d.recorder("horizontal-pod-autoscaler"), d.log,
 			hpa.Options{Metrics: hpa.NewMetricsClient(d.metrics)}),
 	}
@@ -80,7 +88,7 @@ func controllers(d controllerDeps) map[string]loop {
 // runControllers runs the control loops while this server holds the
 // controller Lease; the returned channel closes when they have stopped
 // after ctx ends.
-func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, log *slog.Logger) (<-chan struct{}, error) {
+func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, lbPool []string, log *slog.Logger) (<-chan struct{}, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -112,7 +120,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, log *
 				ReleaseOnCancel: true,
 				Name:            controllerLeaseName,
 				Callbacks: leaderelection.LeaderCallbacks{
-					OnStartedLeading: func(ctx context.Context) { runLoops(ctx, cs, mc, metrics, log) },
+					OnStartedLeading: func(ctx context.Context) { runLoops(ctx, cs, mc, metrics, lbPool, log) },
 					OnStoppedLeading: func() { log.Info("controller lease lost", "component", "controllers") },
 				},
 			})
@@ -123,13 +131,14 @@ func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, log *
 
 // runLoops runs every control loop on one shared informer factory until
 // ctx ends.
-func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interface, metrics metricsclientset.Interface, log *slog.Logger) {
+func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interface, metrics metricsclientset.Interface, lbPool []string, log *slog.Logger) {
 	log.Info("leading: starting control loops", "component", "controllers")
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	loops := controllers(controllerDeps{
+		lbPool:  lbPool,
 		client:  cs,
 		meta:    mc,
 		metrics: metrics,

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/internal/etcdserver"
+	"skiff.dev/skiff/internal/metricsapi"
 	"skiff.dev/skiff/internal/pki"
 	"skiff.dev/skiff/internal/store"
 )
@@ -45,7 +46,30 @@ type ServerOptions struct {
 	Agent *AgentOptions
 	// CompactInterval is how often etcd history is compacted.
 	CompactInterval time.Duration
-	Logger          *slog.Logger
+	// ServiceCIDR is the range Services' cluster IPs come from (empty:
+	// 10.96.0.0/12); its first address goes to default/kubernetes.
+	ServiceCIDR string
+	// LBPool are the addresses LoadBalancer Services get (CIDRs, ranges
+	// "a-b" or single addresses); empty: the Ready nodes' addresses.
+	LBPool []string
+	// ServiceNodePortRange is the node port range, "FIRST-LAST" (empty:
+	// 30000-32767).
+	ServiceNodePortRange string
+	// AdvertiseAddress is the address the default/kubernetes endpoints
+	// name (empty: the listen address if specific, else the host's first
+	// global address).
+	AdvertiseAddress string
+	// DefaultNotReadyTolerationSeconds and
+	// DefaultUnreachableTolerationSeconds are the tolerationSeconds of the
+	// tolerations every pod gets for those node taints (nil: 300).
+	DefaultNotReadyTolerationSeconds    *int64
+	DefaultUnreachableTolerationSeconds *int64
+	// MetricsResolution is how often the metrics API scrapes the nodes
+	// (default 15 s); MetricsNodes replaces the node client it scrapes
+	// them with (tests).
+	MetricsResolution time.Duration
+	MetricsNodes      metricsapi.NodeGetter
+	Logger            *slog.Logger
 }
 
 // Paths of the files a server keeps in its data dir.
@@ -122,7 +146,26 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	api, err := newAPIServer(st, reg, s.log)
+	nodes, err := newNodeClient(certs, certs.loopbackConfig(s.addr))
+	if err != nil {
+		return err
+	}
+	plugins, err := newAdmissionPlugins(certs.loopbackConfig(s.addr), s.log)
+	if err != nil {
+		return err
+	}
+	if err := plugins.addPodPlugins(certs.loopbackConfig(s.addr), s.opts, s.log); err != nil {
+		return err
+	}
+	cidr, nodePorts, err := s.opts.serviceRanges()
+	if err != nil {
+		return err
+	}
+	metrics, err := newMetricsAPI(certs.loopbackConfig(s.addr), nodes, s.opts, s.log)
+	if err != nil {
+		return err
+	}
+	api, err := newAPIServer(st, reg, nodes, plugins.chain(), s.log, withServiceRanges(cidr, nodePorts), metrics.extra)
 	if err != nil {
 		return err
 	}
@@ -159,10 +202,18 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { api.Run(ctx); close(cachesDone) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
+	defer plugins.start(ctx)()
+	defer metrics.start(ctx)()
 
 	loopback := certs.loopbackConfig(s.addr)
 	s.log.Debug("api serving", "component", "daemon", "elapsed", time.Since(start))
 	if err := bootstrap(ctx, loopback); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := bootstrapKubernetesService(ctx, loopback, cidr, s.addr, s.opts.AdvertiseAddress); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := bootstrapNetworking(ctx, loopback, cidr); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	api.SetReady(true)
@@ -173,7 +224,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	controllersDone := closedChan()
 	if !s.opts.DisableControllers {
-		if controllersDone, err = runControllers(ctx, loopback, dataDir, s.log); err != nil {
+		if controllersDone, err = runControllers(ctx, loopback, dataDir, s.opts.LBPool, s.log); err != nil {
 			return fmt.Errorf("controllers: %w", err)
 		}
 	}
@@ -182,6 +233,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.opts.Agent != nil {
 		ao := *s.opts.Agent
 		ao.Config, ao.DataDir = loopback, dataDir
+		if ao.Net.ServiceCIDR == "" {
+			ao.Net.ServiceCIDR = cidr.String()
+		}
+		if len(ao.Net.LBPool) == 0 {
+			ao.Net.LBPool = s.opts.LBPool
+		}
 		if ao.Logger == nil {
 			ao.Logger = s.log
 		}

@@ -19,21 +19,26 @@ import (
 
 // newAPIServer wires the API server with Skiff's resource table,
 // admission, tables and OpenAPI documents.
-func newAPIServer(st store.Interface, registry http.Handler, log *slog.Logger) (*apiserver.Server, error) {
+func newAPIServer(st store.Interface, registry http.Handler, nodes apiserver.NodeConnector, adm apiserver.Admission, log *slog.Logger, edits ...func(*apiserver.Config)) (*apiserver.Server, error) {
 	mux := http.NewServeMux()
 	openapi.New(openapiResources(resources.All)).Install(mux)
 	mux.Handle("/v2/", registry)
-	return apiserver.New(apiserver.Config{
+	cfg := apiserver.Config{
 		Store:         st,
 		Resources:     resources.All,
 		Conversions:   conversions,
-		Admission:     admission,
+		Admission:     adm,
 		Tables:        tables,
 		Authenticator: apiserver.Authenticators{apiserver.ClientCertAuthenticator{}},
 		NonResource:   mux,
+		Nodes:         nodes,
 		Version:       version.Info(),
 		Logger:        log.With("component", "apiserver"),
-	})
+	}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	return apiserver.New(cfg)
 }
 
 func openapiResources(rs []resources.Resource) []openapi.Resource {

@@ -25,6 +25,8 @@ import (
 	"k8s.io/kube-openapi/pkg/common"
 	"k8s.io/kube-openapi/pkg/util"
 	"k8s.io/kube-openapi/pkg/validation/spec"
+
+	settingsv1alpha1 "skiff.dev/skiff/internal/apis/settings/v1alpha1"
 )
 
 // addToScheme registers the API groups whose types zz_generated.openapi.go
@@ -43,6 +45,7 @@ var addToScheme = runtime.SchemeBuilder{
 	rbacv1.AddToScheme,
 	storagev1.AddToScheme,
 	schedulingv1.AddToScheme,
+	settingsv1alpha1.AddToScheme, // Skiff's own: schemas in definitions
 }
 
 const (

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -15,6 +16,8 @@ import (
 	"k8s.io/kube-openapi/pkg/handler3"
 	"k8s.io/kube-openapi/pkg/spec3"
 	"k8s.io/kube-openapi/pkg/validation/spec"
+
+	settingsv1alpha1 "skiff.dev/skiff/internal/apis/settings/v1alpha1"
 )
 
 // Resource is what the builder needs to know about one served resource.
@@ -147,7 +150,7 @@ func (s *Service) buildV2() (*spec.Swagger, string, error) {
 	}
 	sw, err := builder.BuildOpenAPISpecFromRoutes(routes, &common.Config{
 		Info:                           info(),
-		GetDefinitions:                 GetOpenAPIDefinitions,
+		GetDefinitions:                 definitions,
 		GetDefinitionName:              n.definitionName,
 		GetOperationIDAndTagsFromRoute: operationIDAndTags,
 		CommonResponses: map[int]spec.Response{
@@ -168,6 +171,14 @@ func (s *Service) buildV2() (*spec.Swagger, string, error) {
 	return sw, "", nil
 }
 
+// definitions are the generated schemas of the k8s.io/api types plus the
+// hand-written ones of the types Skiff defines itself.
+func definitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
+	defs := GetOpenAPIDefinitions(ref)
+	maps.Copy(defs, settingsv1alpha1.GetOpenAPIDefinitions(ref))
+	return defs
+}
+
 // buildV3 builds one OpenAPI v3 document per served group version.
 func (s *Service) buildV3() (map[schema.GroupVersion]*spec3.OpenAPI, string, error) {
 	n, _, err := s.names.Get()
@@ -180,7 +191,7 @@ func (s *Service) buildV3() (map[schema.GroupVersion]*spec3.OpenAPI, string, err
 	}
 	// The definitions are shared by the group versions' builds, which run
 	// one after another here.
-	defs := GetOpenAPIDefinitions(func(name string) spec.Ref {
+	defs := definitions(func(name string) spec.Ref {
 		defName, _ := n.definitionName(name)
 		return spec.MustCreateRef("#/components/schemas/" + common.EscapeJsonPointer(defName))
 	})

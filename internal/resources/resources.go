@@ -83,6 +83,8 @@ var All = []Resource{
 	{Version: "v1", Kind: "Event", Plural: "events", ShortNames: []string{"ev"}, Namespaced: true},
 	{Version: "v1", Kind: "PersistentVolumeClaim", Plural: "persistentvolumeclaims", ShortNames: []string{"pvc"}, Namespaced: true, Status: true},
 	{Version: "v1", Kind: "PersistentVolume", Plural: "persistentvolumes", ShortNames: []string{"pv"}, Status: true},
+	{Version: "v1", Kind: "LimitRange", Plural: "limitranges", ShortNames: []string{"limits"}, Namespaced: true},
+	{Version: "v1", Kind: "ResourceQuota", Plural: "resourcequotas", ShortNames: []string{"quota"}, Namespaced: true, Status: true},
 	// apps/v1
 	{Group: "apps", Version: "v1", Kind: "Deployment", Plural: "deployments", Generation: true, ShortNames: []string{"deploy"}, Categories: all, Namespaced: true, Status: true, Scale: true},
 	{Group: "apps", Version: "v1", Kind: "ReplicaSet", Plural: "replicasets", Generation: true, ShortNames: []string{"rs"}, Categories: all, Namespaced: true, Status: true, Scale: true},
@@ -100,10 +102,15 @@ var All = []Resource{
 	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress", Plural: "ingresses", Generation: true, ShortNames: []string{"ing"}, Namespaced: true, Status: true},
 	{Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass", Plural: "ingressclasses", Generation: true},
 	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy", Plural: "networkpolicies", Generation: true, ShortNames: []string{"netpol"}, Namespaced: true},
+	// Services' cluster IPs are recorded as IPAddresses by the API server.
+	{Group: "networking.k8s.io", Version: "v1", Kind: "IPAddress", Plural: "ipaddresses", ShortNames: []string{"ip"}},
 	// coordination.k8s.io/v1
 	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Plural: "leases", Namespaced: true},
 	// policy/v1
 	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget", Plural: "poddisruptionbudgets", Generation: true, ShortNames: []string{"pdb"}, Namespaced: true, Status: true},
+	// settings.k8s.io/v1alpha1 (removed upstream in 1.20; Skiff's own Go
+	// type, registered by the daemon, stored as JSON)
+	{Group: "settings.k8s.io", Version: "v1alpha1", Kind: "PodPreset", Plural: "podpresets", Namespaced: true},
 }
 
 func init() {

@@ -164,6 +164,8 @@ func (m *Manager) checkOptions() error {
 }
 
 // ensureNetwork creates the pods network, or checks the one there is.
+// The service proxy does the hairpin NAT of Services itself, so the
+// network's own (which would NAT every pod → Service → pod flow) is off.
 func (m *Manager) ensureNetwork(ctx context.Context) (string, error) {
 	want, _ := netip.ParsePrefix(m.opts.PodCIDR)
 	want = want.Masked()
@@ -172,13 +174,19 @@ func (m *Manager) ensureNetwork(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("podruntime: network %s has subnet %s, not the pod CIDR %s (remove it once no pod uses it): %w",
 				PodNetwork, n.Subnet, want, errdefs.ErrConflict)
 		}
+		if !n.NoHairpinNAT {
+			if err := m.opts.Network.SetNoHairpinNAT(ctx, n.ID, true); err != nil {
+				return "", fmt.Errorf("podruntime: network %s: %w", PodNetwork, err)
+			}
+		}
 		return n.ID, nil
 	}
 	n, err := m.opts.Network.CreateNetwork(ctx, bridge.NetworkConfig{
-		ID:     newID(),
-		Name:   PodNetwork,
-		Subnet: want.String(),
-		Bridge: PodBridge,
+		ID:           newID(),
+		Name:         PodNetwork,
+		Subnet:       want.String(),
+		Bridge:       PodBridge,
+		NoHairpinNAT: true,
 	})
 	if err != nil {
 		return "", fmt.Errorf("podruntime: create network %s: %w", PodNetwork, err)

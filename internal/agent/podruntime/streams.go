@@ -62,6 +62,15 @@ func (m *Manager) Attach(ctx context.Context, containerID string, s runtime.Stre
 	return m.opts.Runtime.Attach(ctx, containerID, s)
 }
 
+// Resize sets the size of the running container's terminal, for an
+// attach to a container created with TTY (a no-op without one).
+func (m *Manager) Resize(ctx context.Context, containerID string, width, height uint16) error {
+	if _, err := m.lookup(containerID); err != nil {
+		return err
+	}
+	return m.opts.Runtime.Resize(ctx, containerID, width, height)
+}
+
 // Stats samples the running container's cgroup.
 func (m *Manager) Stats(ctx context.Context, containerID string) (*cgroups.Stats, error) {
 	if _, err := m.lookup(containerID); err != nil {

@@ -28,7 +28,13 @@ type NetworkConfig struct {
 	Bridge          string // Linux bridge name; default "skiff-" + ID[:8]
 	Internal        bool   // no traffic to or from outside the network
 	DNS             bool   // run the embedded DNS server on the gateway
-	Labels          map[string]string
+	// NoHairpinNAT drops the rule that masquerades DNATed traffic from the
+	// network to itself (Docker's hairpin for published ports). A network
+	// whose DNAT comes from a service proxy that does its own hairpin NAT
+	// (the pods network) sets it, so that pod → Service → pod keeps the
+	// client pod's address.
+	NoHairpinNAT bool
+	Labels       map[string]string
 }
 
 // Network is a network as the Manager keeps it.
@@ -37,6 +43,7 @@ type Network struct {
 	Subnet, Gateway string
 	Bridge          string
 	Internal, DNS   bool
+	NoHairpinNAT    bool
 	Default         bool // the predefined "bridge" network
 	Labels          map[string]string
 	Created         time.Time
@@ -45,7 +52,7 @@ type Network struct {
 func (n *network) public() Network {
 	return Network{
 		ID: n.ID, Name: n.Name, Subnet: n.Subnet, Gateway: n.Gateway, Bridge: n.Bridge,
-		Internal: n.Internal, DNS: n.DNS, Default: n.Default,
+		Internal: n.Internal, DNS: n.DNS, NoHairpinNAT: n.NoHairpinNAT, Default: n.Default,
 		Labels: maps.Clone(n.Labels), Created: n.Created,
 	}
 }
@@ -173,7 +180,7 @@ func (m *Manager) newNetwork(c NetworkConfig) (*network, error) {
 	}
 	return &network{
 		ID: c.ID, Name: c.Name, Subnet: sub.String(), Gateway: gw.String(), Bridge: c.Bridge,
-		Internal: c.Internal, DNS: c.DNS, Labels: maps.Clone(c.Labels),
+		Internal: c.Internal, DNS: c.DNS, NoHairpinNAT: c.NoHairpinNAT, Labels: maps.Clone(c.Labels),
 		Created: time.Now().UTC(), Endpoints: map[string]*endpoint{},
 		prefix: sub, gw: gw,
 	}, nil
@@ -238,6 +245,32 @@ func (m *Manager) RemoveNetwork(ctx context.Context, id string) error {
 	delete(m.nets, n.ID)
 	m.log.Info("network removed", "network", n.Name, "id", n.ID)
 	return m.save()
+}
+
+// SetNoHairpinNAT changes NetworkConfig.NoHairpinNAT of an existing
+// network (by ID, or name) and swaps its rules in one batch.
+func (m *Manager) SetNoHairpinNAT(ctx context.Context, id string, on bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.checkStarted(); err != nil {
+		return err
+	}
+	n := m.lookup(id)
+	if n == nil {
+		return fmt.Errorf("network %s: %w", id, errdefs.ErrNotFound)
+	}
+	if n.NoHairpinNAT == on {
+		return nil
+	}
+	n.NoHairpinNAT = on
+	if err := m.save(); err != nil {
+		n.NoHairpinNAT = !on
+		return err
+	}
+	if err := m.fw.apply(networkRules(n), netComment(n.ID)); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	return nil
 }
 
 // Networks lists the networks, sorted by name.

@@ -38,7 +38,7 @@ import (
 //	  }
 //	  chain postrouting {  # nat, hook postrouting, priority srcnat
 //	    ip saddr S oifname != B masquerade                # net=ID (not internal)
-//	    ip saddr S oifname B ct status dnat masquerade    # net=ID: hairpin
+//	    ip saddr S oifname B ct status dnat masquerade    # net=ID: hairpin (not with NoHairpinNAT)
 //	    oifname B ip saddr 127.0.0.0/8 masquerade         # net=ID: -p to 127.0.0.1
 //	  }
 //	}
@@ -118,13 +118,13 @@ func networkRules(n *network) []ruleSpec {
 	} else {
 		rs = append(rs, ruleSpec{chainPostrouting, c, cat(saddrIn(n.prefix), oifname(br, false), masquerade())})
 	}
-	rs = append(rs,
+	if !n.NoHairpinNAT {
 		// Hairpin: a container reaching a published port of its own bridge
 		// must see the reply come from the host, not from the peer directly.
 		// (No iifname here: the input interface is unknown in postrouting.)
-		ruleSpec{chainPostrouting, c, cat(saddrIn(n.prefix), oifname(br, true), ctStatusDNAT(), masquerade())},
-		ruleSpec{chainPostrouting, c, cat(oifname(br, true), saddrIn(loopback), masquerade())},
-	)
+		rs = append(rs, ruleSpec{chainPostrouting, c, cat(saddrIn(n.prefix), oifname(br, true), ctStatusDNAT(), masquerade())})
+	}
+	rs = append(rs, ruleSpec{chainPostrouting, c, cat(oifname(br, true), saddrIn(loopback), masquerade())})
 	return rs
 }
 

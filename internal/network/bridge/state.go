@@ -42,6 +42,8 @@ type network struct {
 	Created   time.Time            `json:"created"`
 	Endpoints map[string]*endpoint `json:"endpoints,omitempty"` // by container ID
 
+	NoHairpinNAT bool `json:"noHairpinNAT,omitempty"` // see NetworkConfig
+
 	prefix netip.Prefix
 	gw     netip.Addr
 }
