@@ -72,5 +72,6 @@ func addNodeNetFlags(f *pflag.FlagSet, o *daemon.NodeNetOptions) {
 	f.BoolVar(&o.Disable, "disable-network-services", false, "run no service proxy, cluster DNS, NetworkPolicy or Ingress on this node")
 	f.StringVar(&o.IngressHTTP, "ingress-http", ":80", "listen address of the Ingress edge proxy (\"-\": none)")
 	f.StringVar(&o.IngressHTTPS, "ingress-https", ":443", "TLS listen address of the Ingress edge proxy")
+	f.StringVar(&o.ResolvConf, "resolv-conf", "/etc/resolv.conf", "the node's resolver configuration: cluster DNS forwards to its nameservers, pods with dnsPolicy Default get it")
 	f.StringVar(&o.Uplink, "uplink", "", "interface LoadBalancer addresses are announced on (default: the default route's)")
 }

@@ -176,6 +176,7 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		PodCIDR:    podCIDR,
 		ServerPort: port,
 		ClusterDNS: clusterDNS,
+		ResolvConf: o.Net.ResolvConf,
 	}, o.Logger)
 	stopServer := func() {}
 	if srvLn != nil {

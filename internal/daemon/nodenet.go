@@ -37,6 +37,10 @@ type NodeNetOptions struct {
 	// Uplink is the interface LoadBalancer addresses are announced on
 	// (default: the default route's).
 	Uplink string
+	// ResolvConf is the node's resolver configuration: cluster DNS
+	// forwards other names to its nameservers and pods with dnsPolicy
+	// Default get it (default /etc/resolv.conf).
+	ResolvConf string
 }
 
 // runNodeNet runs the node's networking components until ctx ends. They
@@ -67,7 +71,7 @@ func runNodeNet(ctx context.Context, client kubernetes.Interface, nodeName, podC
 			NodeName: nodeName, PodCIDR: podCIDR, ServiceCIDR: o.ServiceCIDR,
 		}).Run},
 		{"dns", dns.New(client, factory, log, dns.Options{
-			NodeName: nodeName, Listen: gateway.String(),
+			NodeName: nodeName, Listen: gateway.String(), ResolvConf: o.ResolvConf,
 		}).Run},
 		{"network-policy", policy.New(client, factory, log, policy.Options{
 			NodeName: nodeName, NodeDNS: []netip.Addr{gateway},

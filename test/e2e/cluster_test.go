@@ -1,19 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"skiff.dev/skiff/internal/network/netns"
 	"skiff.dev/skiff/internal/runtime/runtimetest"
-	"skiff.dev/skiff/internal/testenv"
 )
 
 // TestAllInOneCluster runs `skiff server` with its node, as the README's
@@ -21,89 +15,10 @@ import (
 // scheduler binds, the ReplicaSet and Deployment controllers create pods,
 // and the node agent runs them as real containers with pod IPs.
 func TestAllInOneCluster(t *testing.T) {
-	runtimetest.SkipUnlessRoot(t)
-	if _, err := exec.LookPath("nsenter"); err != nil {
-		t.Skip("skipping: needs nsenter (util-linux)")
-	}
-	bin := testenv.Binary(t)
-	dir := t.TempDir()
-	ns := filepath.Join(dir, "node.netns")
-	if err := netns.Create(ns); err != nil {
-		t.Fatal(err)
-	}
-	data, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
-	t.Cleanup(func() {
-		_ = exec.Command("pkill", "-KILL", "-f", "skiff-shim shim .*"+run).Run()
-		testenv.UnmountUnder(t, dir)
-		_ = netns.Delete(ns)
-	})
-
-	// The image, imported into the store the node uses.
-	rootfs := filepath.Join(dir, "rootfs.tar")
-	f, _ := os.Create(rootfs)
-	if err := runtimetest.WriteTree(f, runtimetest.BusyboxRootfs(t)); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if out, err := exec.Command(bin, "import", "--data-dir", data, rootfs, "skiff.local/busybox:1").CombinedOutput(); err != nil {
-		t.Fatalf("import: %v\n%s", err, out)
-	}
-
-	var (
-		log    bytes.Buffer
-		srv    *exec.Cmd
-		exited chan struct{}
-	)
-	start := func() {
-		srv = exec.Command("nsenter", "--net="+ns, "--", bin, "server", "--data-dir", data, "--listen", "127.0.0.1:6443",
-			"--registry-listen=", "--run-dir", run, "--shim", runtimetest.ShimBinary(t), "--node-name", "node-1")
-		srv.Stdout, srv.Stderr = &log, &log
-		if err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done, cmd := make(chan struct{}), srv
-		exited = done
-		go func() { cmd.Wait(); close(done) }()
-	}
-	start()
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			srv.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", log.String())
-		}
-	})
-
+	c := startCluster(t, nil)
+	kubectl, waitFor := c.kubectl, c.waitFor
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	kubectl := func(stdin string, args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + ns, "--", bin, "kubectl", "--kubeconfig", filepath.Join(data, "admin.kubeconfig")}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(90 * time.Second); !ok(); time.Sleep(200 * time.Millisecond) {
-			select {
-			case <-exited:
-				t.Fatalf("server exited while waiting for %s", what)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-		}
-	}
-	waitFor("the node to be Ready", func() bool {
-		out, _ := kubectl("", "get", "node", "node-1", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
-		return out == "True"
-	})
 
 	manifest := `apiVersion: apps/v1
 kind: Deployment
@@ -133,7 +48,7 @@ spec:
 	// Pod IPs answer from the node, each with its own hostname (pod name).
 	ips, _ := kubectl("", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].status.podIP}")
 	for _, ip := range strings.Fields(ips) {
-		page, err := exec.CommandContext(ctx, "nsenter", "--net="+ns, "--", runtimetest.BusyboxPath, "wget", "-qO-", "http://"+ip+":8080/index.html").CombinedOutput()
+		page, err := exec.CommandContext(ctx, "nsenter", "--net="+c.ns, "--", runtimetest.BusyboxPath, "wget", "-qO-", "http://"+ip+":8080/index.html").CombinedOutput()
 		if err != nil || !strings.HasPrefix(string(page), "hello-web-") {
 			t.Fatalf("GET %s: %v %q", ip, err, page)
 		}
@@ -159,13 +74,7 @@ spec:
 		t.Fatalf("set env: %v\n%s", err, out)
 	}
 	time.Sleep(300 * time.Millisecond)
-	srv.Process.Kill()
-	<-exited
-	start()
-	waitFor("the node after the restart", func() bool {
-		out, _ := kubectl("", "get", "node", "node-1", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
-		return out == "True"
-	})
+	c.kill9()
 	if out, err := kubectl("", "rollout", "status", "deployment/web", "--timeout=90s"); err != nil {
 		t.Fatalf("rollout status after kill -9: %v\n%s", err, out)
 	}

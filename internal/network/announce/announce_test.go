@@ -1,4 +1,4 @@
-package announce
+package announce_test
 
 import (
 	"bytes"
@@ -19,13 +19,15 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/internal/controllers/servicelb"
+	"skiff.dev/skiff/internal/network/announce"
 	"skiff.dev/skiff/internal/network/netns"
 	"skiff.dev/skiff/internal/runtime/runtimetest"
 	"skiff.dev/skiff/internal/testenv"
 )
 
-// The whole test binary runs in a network namespace of its own (the
-// "node"); the client is another namespace on a veth pair.
+// The whole test binary, in-package tests included, runs in a network
+// namespace of its own (the "node"); the client is another namespace on a
+// veth pair.
 func TestMain(m *testing.M) { runtimetest.MainInNetNS(m) }
 
 // rig is a node namespace (this process's) with uplink0 203.0.113.1/24,
@@ -34,7 +36,7 @@ type rig struct {
 	client    string // client namespace path
 	uplinkMAC net.HardwareAddr
 	clientMAC net.HardwareAddr
-	capture   *arpConn // on client0, in the client namespace
+	capture   *announce.ARPCapture // on client0, in the client namespace
 }
 
 func setup(t *testing.T) *rig {
@@ -89,13 +91,13 @@ func setup(t *testing.T) *rig {
 		if err := configure(l, "203.0.113.2/24"); err != nil {
 			return err
 		}
-		r.capture, err = openARP("client0")
+		r.capture, err = announce.OpenARPCapture("client0")
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.capture.close() })
+	t.Cleanup(func() { r.capture.Close() })
 	return r
 }
 
@@ -112,18 +114,18 @@ func configure(l netlink.Link, cidr string) error {
 
 // await reads ARP frames on the client side until match accepts one or
 // the wait ends.
-func (r *rig) await(wait time.Duration, match func(arpPacket) bool) (arpPacket, bool) {
+func (r *rig) await(wait time.Duration, match func(announce.ARPPacket) bool) (announce.ARPPacket, bool) {
 	deadline := time.Now().Add(wait)
 	buf := make([]byte, 1514)
 	for {
-		if err := r.capture.setReadDeadline(deadline); err != nil {
-			return arpPacket{}, false
+		if err := r.capture.SetReadDeadline(deadline); err != nil {
+			return announce.ARPPacket{}, false
 		}
-		n, outgoing, err := r.capture.read(buf)
+		n, outgoing, err := r.capture.Read(buf)
 		if err != nil {
-			return arpPacket{}, false
+			return announce.ARPPacket{}, false
 		}
-		if p, ok := parseARP(buf[:n]); ok && !outgoing && match(p) {
+		if p, ok := announce.ParseARP(buf[:n]); ok && !outgoing && match(p) {
 			return p, true
 		}
 	}
@@ -133,25 +135,25 @@ func (r *rig) await(wait time.Duration, match func(arpPacket) bool) (arpPacket, 
 func (r *rig) ask(t *testing.T, ip string, wait time.Duration) (net.HardwareAddr, bool) {
 	t.Helper()
 	target := netip.MustParseAddr(ip)
-	req := arpPacket{ethDst: broadcast, op: arpRequest, senderMAC: r.clientMAC, senderIP: netip.MustParseAddr("203.0.113.2"),
-		targetMAC: make(net.HardwareAddr, 6), targetIP: target}
-	if err := r.capture.send(req); err != nil {
+	req := announce.ARPPacket{EthDst: announce.Broadcast, Op: announce.ARPRequest, SenderMAC: r.clientMAC, SenderIP: netip.MustParseAddr("203.0.113.2"),
+		TargetMAC: make(net.HardwareAddr, 6), TargetIP: target}
+	if err := r.capture.Send(req); err != nil {
 		t.Fatal(err)
 	}
-	p, ok := r.await(wait, func(p arpPacket) bool {
-		return p.op == arpReply && p.senderIP == target && bytes.Equal(p.targetMAC, r.clientMAC)
+	p, ok := r.await(wait, func(p announce.ARPPacket) bool {
+		return p.Op == announce.ARPReply && p.SenderIP == target && bytes.Equal(p.TargetMAC, r.clientMAC)
 	})
-	return p.senderMAC, ok
+	return p.SenderMAC, ok
 }
 
 func (r *rig) awaitGratuitous(t *testing.T, ip string) {
 	t.Helper()
 	target := netip.MustParseAddr(ip)
-	p, ok := r.await(10*time.Second, func(p arpPacket) bool { return p.senderIP == target && p.targetIP == target })
+	p, ok := r.await(10*time.Second, func(p announce.ARPPacket) bool { return p.SenderIP == target && p.TargetIP == target })
 	if !ok {
 		t.Fatalf("no gratuitous ARP for %s", ip)
 	}
-	if !bytes.Equal(p.senderMAC, r.uplinkMAC) || !bytes.Equal(p.ethDst, broadcast) {
+	if !bytes.Equal(p.SenderMAC, r.uplinkMAC) || !bytes.Equal(p.EthDst, announce.Broadcast) {
 		t.Errorf("gratuitous ARP %+v: want sender %s, broadcast", p, r.uplinkMAC)
 	}
 }
@@ -187,7 +189,7 @@ func TestAnnounce(t *testing.T) {
 		t.Fatal(err)
 	}
 	factory := informers.NewSharedInformerFactory(c, 0)
-	a := New(c, factory, testenv.Logger(t), Options{NodeName: "node-a", Interface: "uplink0", Pool: pool})
+	a := announce.New(c, factory, testenv.Logger(t), announce.Options{NodeName: "node-a", Interface: "uplink0", Pool: pool})
 	testenv.Run(t, "announcer", func(ctx context.Context) error {
 		factory.Start(ctx.Done())
 		defer factory.Shutdown()
@@ -261,7 +263,7 @@ func TestAnnounce(t *testing.T) {
 
 func TestNoPool(t *testing.T) {
 	var none *servicelb.Pool // what ParsePool gives for no entries
-	a := New(nil, nil, testenv.Logger(t), Options{NodeName: "node-a", Pool: none})
+	a := announce.New(nil, nil, testenv.Logger(t), announce.Options{NodeName: "node-a", Pool: none})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()

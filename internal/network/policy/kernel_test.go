@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"os/exec"
@@ -16,8 +17,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"skiff.dev/skiff/internal/network/netns"
-	"skiff.dev/skiff/internal/testenv"
+	"skiff.dev/skiff/internal/runtime/runtimetest"
 )
+
+// requireLab skips unless the test can make network namespaces and
+// nftables tables: as root, in the namespace of its own that TestMain
+// (lab_test.go) re-executes the test binary in.
+func requireLab(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces, a bridge and nftables tables")
+	}
+	if !runtimetest.InNetNS() {
+		t.Skip("needs its own network namespace (unshare from util-linux)")
+	}
+}
 
 // kernelNS makes a network namespace for a table and returns a kernel
 // programming it.
@@ -34,7 +48,11 @@ func kernelNS(t testing.TB) (*kernel, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return newKernel(DefaultTable, int(f.Fd()), testenv.Logger(t)), path
+	// A debug logger to the test's log, as testenv.Logger (which this package's
+	// internal tests cannot import: testenv imports the daemon, which imports
+	// this package).
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return newKernel(DefaultTable, int(f.Fd()), log), path
 }
 
 // listTable is `nft list table` in ns, normalized so that equal contents

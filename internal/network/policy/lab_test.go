@@ -1,4 +1,4 @@
-package policy
+package policy_test
 
 import (
 	"bufio"
@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -27,6 +26,7 @@ import (
 
 	"skiff.dev/skiff/internal/network/bridge"
 	"skiff.dev/skiff/internal/network/netns"
+	"skiff.dev/skiff/internal/network/policy"
 	"skiff.dev/skiff/internal/runtime/runtimetest"
 	"skiff.dev/skiff/internal/testenv"
 )
@@ -66,16 +66,6 @@ type labPod struct {
 
 func (p *labPod) String() string { return p.ns + "/" + p.name }
 
-func requireLab(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, a bridge and nftables tables")
-	}
-	if !runtimetest.InNetNS() {
-		t.Skip("needs its own network namespace (unshare from util-linux)")
-	}
-}
-
 // loUp brings up the loopback of the test's namespace (the API server
 // listens there).
 func loUp(t testing.TB) {
@@ -90,7 +80,7 @@ func loUp(t testing.TB) {
 }
 
 func newLab(t *testing.T) *lab {
-	requireLab(t)
+	policy.RequireLab(t)
 	loUp(t)
 	dir := t.TempDir()
 	l := &lab{t: t, dir: dir, node: filepath.Join(dir, "ns", "node")}
@@ -409,7 +399,7 @@ func TestLab(t *testing.T) {
 		t.Fatalf("bridge table: %v\n%s", err, bridgeTable)
 	}
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	e := New(env.Client, factory, testenv.Logger(t), Options{NodeName: labNode,
+	e := policy.New(env.Client, factory, testenv.Logger(t), policy.Options{NodeName: labNode,
 		NodeDNS: []netip.Addr{netip.MustParseAddr(labGateway)}, NetNS: l.node})
 	stop := testenv.Run(t, "enforcer", func(ctx context.Context) error {
 		factory.Start(ctx.Done())
@@ -499,8 +489,8 @@ func TestLab(t *testing.T) {
 	l.expect("policies removed: all reach again", all, allUDP)
 
 	stop()
-	if out, err := l.nftTable(DefaultTable); err == nil {
-		t.Errorf("table %s still there after Run returned:\n%s", DefaultTable, out)
+	if out, err := l.nftTable(policy.DefaultTable); err == nil {
+		t.Errorf("table %s still there after Run returned:\n%s", policy.DefaultTable, out)
 	}
 	if after, err := l.nftTable("skiff-node"); err != nil || after != bridgeTable {
 		t.Errorf("the bridge's table changed (err %v):\nbefore:\n%s\nafter:\n%s", err, bridgeTable, after)

@@ -1,4 +1,4 @@
-package proxy
+package proxy_test
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 
 	"skiff.dev/skiff/internal/network/bridge"
 	"skiff.dev/skiff/internal/network/netns"
+	"skiff.dev/skiff/internal/network/proxy"
 	"skiff.dev/skiff/internal/runtime/runtimetest"
 	"skiff.dev/skiff/internal/testenv"
 )
@@ -52,7 +53,6 @@ func loUp() error {
 // the client routes the load-balancer and external IPs via the node, as
 // an ARP announcer or a router would make it).
 const (
-	nodeName      = "node1"
 	nodeUplinkIP  = "203.0.113.1"
 	clientIP      = "203.0.113.2"
 	lbIP          = "203.0.113.100"
@@ -323,16 +323,16 @@ func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 // startProxy runs a Proxy for the node (with its own informer factory)
 // until the returned stop; it waits until the table is written.
-func (n *testNode) startProxy(opts Options) (*Proxy, func()) {
+func (n *testNode) startProxy(opts proxy.Options) (*proxy.Proxy, func()) {
 	t := n.t
 	t.Helper()
-	opts.NodeName = nodeName
+	opts.NodeName = proxy.NodeName
 	opts.NetNS = n.node
 	if opts.PodCIDR == "" {
 		opts.PodCIDR = clusterCIDR
 	}
 	factory := informers.NewSharedInformerFactory(n.env.Client, 0)
-	p := New(n.env.Client, factory, testenv.Logger(t), opts)
+	p := proxy.New(n.env.Client, factory, testenv.Logger(t), opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	factory.Start(ctx.Done())
 	stopRun := testenv.Run(t, "proxy", p.Run)
@@ -350,26 +350,7 @@ func (n *testNode) startProxy(opts Options) (*Proxy, func()) {
 	return p, stop
 }
 
-// Objects.
-
-func ptr[T any](v T) *T { return &v }
-
-type svcOpt func(*corev1.Service)
-
-func service(name, clusterIP string, opts ...svcOpt) *corev1.Service {
-	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: corev1.ServiceSpec{
-			ClusterIP: clusterIP, ClusterIPs: []string{clusterIP},
-			Selector: map[string]string{"app": name},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}},
-		},
-	}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
-}
+// Objects: Services are proxy.Service (fixtures_test.go), slices these.
 
 // epSpec is an endpoint of a test slice: a pod, ready or not.
 type epSpec struct {
@@ -383,17 +364,17 @@ func slice(svc, name string, portName string, proto corev1.Protocol, port int32,
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default",
 			Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr(portName), Protocol: ptr(proto), Port: ptr(port)}},
+		Ports:       []discoveryv1.EndpointPort{{Name: proxy.Ptr(portName), Protocol: proxy.Ptr(proto), Port: proxy.Ptr(port)}},
 	}
 	for _, e := range eps {
 		node := e.node
 		if node == "" {
-			node = nodeName
+			node = proxy.NodeName
 		}
 		sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{e.pod.ip},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr(e.ready)},
-			NodeName:   ptr(node),
+			Conditions: discoveryv1.EndpointConditions{Ready: proxy.Ptr(e.ready)},
+			NodeName:   proxy.Ptr(node),
 		})
 	}
 	return sl

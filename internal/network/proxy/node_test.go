@@ -1,4 +1,4 @@
-package proxy
+package proxy_test
 
 import (
 	"context"
@@ -14,20 +14,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"skiff.dev/skiff/internal/network/proxy"
 	"skiff.dev/skiff/internal/testenv"
 )
 
-// Services of TestNode: name, ClusterIP.
+// Services of TestNode: name, ClusterIP. (Not 10.96.0.1 or 10.96.0.10:
+// the API server gives those to default/kubernetes and kube-dns.)
 const (
-	helloIP   = "10.96.0.10" // NodePort 30080, three pods
-	emptyIP   = "10.96.0.11" // selects nothing (TCP 80, UDP 53)
-	stickyIP  = "10.96.0.12" // sessionAffinity ClientIP
-	localIP   = "10.96.0.13" // NodePort 30081, externalTrafficPolicy Local
-	selfIP    = "10.96.0.14" // only pod1 (hairpin)
-	backendIP = "10.96.0.15" // only pod2
-	dnsIP     = "10.96.0.16" // UDP 53 → 5353
-	lbSvcIP   = "10.96.0.17" // LoadBalancer 203.0.113.100, externalIP 198.51.100.7
-	remoteIP  = "10.96.0.18" // NodePort 30083, Local, its endpoint "on node2"
+	helloIP   = "10.96.0.20" // NodePort 30080, three pods
+	emptyIP   = "10.96.0.21" // selects nothing (TCP 80, UDP 53)
+	stickyIP  = "10.96.0.22" // sessionAffinity ClientIP
+	localIP   = "10.96.0.23" // NodePort 30081, externalTrafficPolicy Local
+	selfIP    = "10.96.0.24" // only pod1 (hairpin)
+	backendIP = "10.96.0.25" // only pod2
+	dnsIP     = "10.96.0.26" // UDP 53 → 5353
+	lbSvcIP   = "10.96.0.27" // LoadBalancer 203.0.113.100, externalIP 198.51.100.7
+	remoteIP  = "10.96.0.28" // NodePort 30083, Local, its endpoint "on node2"
 )
 
 // TestNode runs the proxy on a test node against a real API server and
@@ -41,12 +43,12 @@ func TestNode(t *testing.T) {
 	p1, p2, p3 := n.pods[0], n.pods[1], n.pods[2]
 
 	// A decoy table of someone else's, and the ruleset before the proxy.
-	nft(t, n.node, "add", "table", "inet", "decoy")
-	nft(t, n.node, "add", "chain", "inet", "decoy", "in", "{ type filter hook input priority 0; policy accept; }")
-	nft(t, n.node, "add", "rule", "inet", "decoy", "in", "tcp", "dport", "9", "accept")
-	before := nft(t, n.node, "list", "ruleset")
+	proxy.Nft(t, n.node, "add", "table", "inet", "decoy")
+	proxy.Nft(t, n.node, "add", "chain", "inet", "decoy", "in", "{ type filter hook input priority 0; policy accept; }")
+	proxy.Nft(t, n.node, "add", "rule", "inet", "decoy", "in", "tcp", "dport", "9", "accept")
+	before := proxy.Nft(t, n.node, "list", "ruleset")
 
-	nodePort := func(np int32, local bool) svcOpt {
+	nodePort := func(np int32, local bool) proxy.SvcOpt {
 		return func(s *corev1.Service) {
 			s.Spec.Type = corev1.ServiceTypeNodePort
 			s.Spec.Ports[0].NodePort = np
@@ -63,23 +65,23 @@ func TestNode(t *testing.T) {
 		s.Spec.Ports = []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}
 	}
 	create(t, c,
-		service("hello", helloIP, nodePort(30080, false)), httpSlice("hello", ready(p1, p2, p3)...),
-		service("empty", emptyIP, func(s *corev1.Service) {
+		proxy.Service("hello", helloIP, nodePort(30080, false)), httpSlice("hello", ready(p1, p2, p3)...),
+		proxy.Service("empty", emptyIP, func(s *corev1.Service) {
 			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP})
 		}),
-		service("sticky", stickyIP, func(s *corev1.Service) {
+		proxy.Service("sticky", stickyIP, func(s *corev1.Service) {
 			s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
-			s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(int32(60))}}
+			s.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: proxy.Ptr(int32(60))}}
 		}), httpSlice("sticky", ready(p1, p2, p3)...),
-		service("local", localIP, nodePort(30081, true)), httpSlice("local", ready(p1, p2, p3)...),
-		service("self", selfIP), httpSlice("self", ready(p1)...),
-		service("backend", backendIP), httpSlice("backend", ready(p2)...),
-		service("dns", dnsIP, dnsPort), slice("dns", "dns-1", "dns", corev1.ProtocolUDP, udpServerPort, ready(p1, p2, p3)...),
-		service("lb", lbSvcIP, nodePort(30082, false), func(s *corev1.Service) {
+		proxy.Service("local", localIP, nodePort(30081, true)), httpSlice("local", ready(p1, p2, p3)...),
+		proxy.Service("self", selfIP), httpSlice("self", ready(p1)...),
+		proxy.Service("backend", backendIP), httpSlice("backend", ready(p2)...),
+		proxy.Service("dns", dnsIP, dnsPort), slice("dns", "dns-1", "dns", corev1.ProtocolUDP, udpServerPort, ready(p1, p2, p3)...),
+		proxy.Service("lb", lbSvcIP, nodePort(30082, false), func(s *corev1.Service) {
 			s.Spec.Type = corev1.ServiceTypeLoadBalancer
 			s.Spec.ExternalIPs = []string{externalIP}
 		}), httpSlice("lb", ready(p1, p2, p3)...),
-		service("remote", remoteIP, nodePort(30083, true)), httpSlice("remote", epSpec{pod: p3, ready: true, node: "node2"}),
+		proxy.Service("remote", remoteIP, nodePort(30083, true)), httpSlice("remote", epSpec{pod: p3, ready: true, node: "node2"}),
 	)
 	lb, err := c.CoreV1().Services("default").Get(ctx, "lb", metav1.GetOptions{})
 	if err != nil {
@@ -90,7 +92,7 @@ func TestNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, stop := n.startProxy(Options{})
+	_, stop := n.startProxy(proxy.Options{})
 	hello := helloIP + ":80"
 	testenv.Eventually(t, "hello answers on its ClusterIP", func(context.Context) (bool, error) {
 		_, err := get(p1.ns, hello)
@@ -264,7 +266,7 @@ func TestNode(t *testing.T) {
 			}
 		}
 		updateSlice(t, c, slice("dns", "dns-1", "dns", corev1.ProtocolUDP, udpServerPort, ready(keep...)...))
-		dnsChain := chainName(prefixCluster, "default/dns/udp/dns")
+		dnsChain := proxy.ChainName(proxy.PrefixCluster, "default/dns/udp/dns")
 		gone := n.pods[0].ip
 		for _, p := range n.pods {
 			if p.name == first {
@@ -283,7 +285,7 @@ func TestNode(t *testing.T) {
 		}
 	})
 
-	helloChain := chainName(prefixCluster, "default/hello/tcp/http")
+	helloChain := proxy.ChainName(proxy.PrefixCluster, "default/hello/tcp/http")
 	t.Run("scale down: no new connection to the removed endpoint", func(t *testing.T) {
 		start := time.Now()
 		updateSlice(t, c, httpSlice("hello", ready(p1, p2)...))
@@ -327,14 +329,14 @@ func TestNode(t *testing.T) {
 		// Affinity entries survive too; only their countdown moves.
 		expires := regexp.MustCompile(` expires [0-9hms]+`)
 		list := func() string {
-			return comparable(expires.ReplaceAllString(nft(t, n.node, "list", "table", "ip", DefaultTable), ""))
+			return proxy.Comparable(expires.ReplaceAllString(proxy.Nft(t, n.node, "list", "table", "ip", proxy.DefaultTable), ""))
 		}
 		table := list()
 		stop()
 		if seen := spread(t, p1.ns, hello, 20); len(seen) == 0 {
 			t.Fatal("no answers while the proxy is down")
 		}
-		_, stop2 := n.startProxy(Options{})
+		_, stop2 := n.startProxy(proxy.Options{})
 		if d := cmp.Diff(table, list()); d != "" {
 			t.Fatalf("the table changed across a restart (-before +after):\n%s", d)
 		}
@@ -347,27 +349,27 @@ func TestNode(t *testing.T) {
 		if err := c.CoreV1().Services("default").Delete(ctx, "backend", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		backendChain := chainName(prefixCluster, "default/backend/tcp/http")
-		if !strings.Contains(nft(t, n.node, "list", "chains", "ip"), backendChain) {
+		backendChain := proxy.ChainName(proxy.PrefixCluster, "default/backend/tcp/http")
+		if !strings.Contains(proxy.Nft(t, n.node, "list", "chains", "ip"), backendChain) {
 			t.Fatal("the backend chain is not there to begin with")
 		}
-		_, stop3 := n.startProxy(Options{})
+		_, stop3 := n.startProxy(proxy.Options{})
 		defer stop3()
 		if _, err := get(p1.ns, backendIP+":80"); err == nil {
 			t.Fatal("a Service deleted while the proxy was down still answers")
 		}
 		testenv.Eventually(t, "the deleted Service's chains are deleted", func(context.Context) (bool, error) {
-			return !strings.Contains(nft(t, n.node, "list", "chains", "ip"), backendChain), nil
+			return !strings.Contains(proxy.Nft(t, n.node, "list", "chains", "ip"), backendChain), nil
 		})
 	})
 
 	t.Run("cleanup removes the table and nothing else", func(t *testing.T) {
-		p, stop3 := n.startProxy(Options{})
+		p, stop3 := n.startProxy(proxy.Options{})
 		stop3()
 		if err := p.Cleanup(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if after := nft(t, n.node, "list", "ruleset"); after != before {
+		if after := proxy.Nft(t, n.node, "list", "ruleset"); after != before {
 			t.Fatalf("ruleset after Cleanup differs from before the proxy:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 		if err := p.Cleanup(context.Background()); err != nil {
@@ -413,9 +415,9 @@ func updateSlice(t testing.TB, c kubernetes.Interface, sl *discoveryv1.EndpointS
 func waitChain(t testing.TB, ns, chain string, ok func(rules string) bool) {
 	t.Helper()
 	testenv.Eventually(t, "chain "+chain+" changes", func(context.Context) (bool, error) {
-		text := nft(t, ns, "list", "chain", "ip", DefaultTable, chain)
-		if strings.Contains(text, "@"+spreadMapName(chain)) {
-			text += nft(t, ns, "list", "map", "ip", DefaultTable, spreadMapName(chain))
+		text := proxy.Nft(t, ns, "list", "chain", "ip", proxy.DefaultTable, chain)
+		if strings.Contains(text, "@"+proxy.SpreadMapName(chain)) {
+			text += proxy.Nft(t, ns, "list", "map", "ip", proxy.DefaultTable, proxy.SpreadMapName(chain))
 		}
 		return ok(text), nil
 	})
