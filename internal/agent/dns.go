@@ -1,22 +1,14 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-)
 
-// Where the node's resolver configuration is by default, and where
-// systemd-resolved keeps the real servers behind its 127.0.0.53 stub.
-const (
-	defaultResolvConf = "/etc/resolv.conf"
-	systemdResolvConf = "/run/systemd/resolve/resolv.conf"
+	"skiff.dev/skiff/internal/network/resolvconf"
 )
 
 // The API's limits on a pod's resolver configuration (the kubelet cuts
@@ -44,56 +36,14 @@ type dnsWarning struct{ reason, message string }
 func (a *Agent) hostResolv() resolvSettings {
 	if a.opts.ResolvConf != "" {
 		data, _ := os.ReadFile(a.opts.ResolvConf)
-		return parseResolv(data)
+		return settingsOf(resolvconf.Parse(data))
 	}
-	data, _ := os.ReadFile(defaultResolvConf)
-	host := parseResolv(data)
-	if len(host.servers) > 0 && allLoopback(host.servers) {
-		if alt, err := os.ReadFile(systemdResolvConf); err == nil {
-			if s := parseResolv(alt); len(s.servers) > 0 {
-				return s
-			}
-		}
-	}
-	return host
+	c, _ := resolvconf.ReadNode(resolvconf.Default, resolvconf.Systemd)
+	return settingsOf(c)
 }
 
-// parseResolv parses a resolv.conf as the kubelet does: nameservers
-// accumulate, the last search and options lines win, search domains lose
-// a trailing dot.
-func parseResolv(data []byte) resolvSettings {
-	var r resolvSettings
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if len(f) > 1 {
-				r.servers = append(r.servers, f[1])
-			}
-		case "search":
-			r.searches = nil
-			for _, s := range f[1:] {
-				r.searches = append(r.searches, strings.TrimSuffix(s, "."))
-			}
-		case "options":
-			r.options = slices.Clone(f[1:])
-		}
-	}
-	return r
-}
-
-func allLoopback(servers []string) bool {
-	for _, s := range servers {
-		ip, err := netip.ParseAddr(s)
-		if err != nil || !ip.IsLoopback() {
-			return false
-		}
-	}
-	return true
+func settingsOf(c resolvconf.Config) resolvSettings {
+	return resolvSettings{servers: c.Nameservers, searches: c.Searches, options: c.Options}
 }
 
 // podDNS is the pod's resolver configuration per its dnsPolicy and

@@ -8,10 +8,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"skiff.dev/skiff/internal/network/resolvconf"
 )
 
 func TestParseResolv(t *testing.T) {
-	got := parseResolv([]byte("# comment\n; other\nnameserver 192.0.2.1\nsearch a.example. b.example\nnameserver 192.0.2.2\noptions ndots:2\noptions edns0 trust-ad\nsearch c.example.\nnameserver\n"))
+	got := settingsOf(resolvconf.Parse([]byte("# comment\n; other\nnameserver 192.0.2.1\nsearch a.example. b.example\nnameserver 192.0.2.2\noptions ndots:2\noptions edns0 trust-ad\nsearch c.example.\nnameserver\n")))
 	want := resolvSettings{servers: []string{"192.0.2.1", "192.0.2.2"}, searches: []string{"c.example"}, options: []string{"edns0", "trust-ad"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)

@@ -1,22 +1,19 @@
 package dns
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
-	"strings"
 
 	"skiff.dev/skiff/internal/errdefs"
+	"skiff.dev/skiff/internal/network/resolvconf"
 )
 
 // Where the node's resolver configuration is, and where systemd-resolved
 // keeps the real upstreams behind its 127.0.0.53 stub.
 const (
-	DefaultResolvConf = "/etc/resolv.conf"
-	systemdResolvConf = "/run/systemd/resolve/resolv.conf"
+	DefaultResolvConf = resolvconf.Default
+	systemdResolvConf = resolvconf.Systemd
 )
 
 // hostUpstreams reads the nameservers of path. When they are all loopback
@@ -24,42 +21,11 @@ const (
 // used instead, as kubelets on systemd-resolved hosts are configured to.
 // Addresses in self are dropped, so that the server never asks itself.
 func hostUpstreams(path, stub string, self []netip.AddrPort) ([]string, error) {
-	data, err := os.ReadFile(path)
+	c, err := resolvconf.ReadNode(path, stub)
 	if err != nil {
 		return nil, fmt.Errorf("resolver configuration: %w", err)
 	}
-	servers := nameservers(data)
-	if len(servers) > 0 && allLoopback(servers) {
-		if alt, err := os.ReadFile(stub); err == nil {
-			if s := nameservers(alt); len(s) > 0 {
-				servers = s
-			}
-		}
-	}
-	return upstreamAddrs(servers, self)
-}
-
-// nameservers lists the nameserver lines of a resolv.conf.
-func nameservers(data []byte) []string {
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[0] == "nameserver" {
-			out = append(out, f[1])
-		}
-	}
-	return out
-}
-
-func allLoopback(servers []string) bool {
-	for _, s := range servers {
-		ip, err := netip.ParseAddr(s)
-		if err != nil || !ip.IsLoopback() {
-			return false
-		}
-	}
-	return true
+	return upstreamAddrs(c.Nameservers, self)
 }
 
 // upstreamAddrs turns "ip" or "ip:port" entries into "ip:port" (port 53 by
