@@ -16,7 +16,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +27,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"skiff.dev/skiff/internal/admission/lookup"
 	"skiff.dev/skiff/internal/apiserver"
 )
 
@@ -48,15 +48,7 @@ type Plugin struct {
 	synced cache.InformerSynced
 	log    *slog.Logger
 	opts   Options
-	now    func() time.Time
-
-	mu   sync.Mutex
-	live map[string]liveEntry // by namespace
-}
-
-type liveEntry struct {
-	expiry time.Time
-	items  []*corev1.LimitRange
+	live   *lookup.Live[corev1.LimitRange]
 }
 
 var (
@@ -81,8 +73,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, l
 		synced: inf.Informer().HasSynced,
 		log:    log.With("component", "admission-limitranger"),
 		opts:   opts,
-		now:    time.Now,
-		live:   map[string]liveEntry{},
+		live:   &lookup.Live[corev1.LimitRange]{TTL: opts.LiveLookupTTL, Now: time.Now},
 	}
 }
 
@@ -167,7 +158,7 @@ func nameOf(a *apiserver.Attributes) string {
 // limitRanges returns the LimitRanges of the write's namespace: from the
 // cache, or, while the cache has none there, from the API.
 func (p *Plugin) limitRanges(ctx context.Context, a *apiserver.Attributes) ([]*corev1.LimitRange, error) {
-	if err := p.waitForReady(ctx); err != nil {
+	if err := lookup.WaitForSync(ctx, p.opts.ReadyTimeout, p.synced); err != nil {
 		return nil, apierrors.NewForbidden(a.Resource, nameOf(a), err)
 	}
 	items, err := p.lister.LimitRanges(a.Namespace).List(labels.Everything())
@@ -178,34 +169,15 @@ func (p *Plugin) limitRanges(ctx context.Context, a *apiserver.Attributes) ([]*c
 	if len(items) > 0 {
 		return items, nil
 	}
-	p.mu.Lock()
-	e, ok := p.live[a.Namespace]
-	p.mu.Unlock()
-	if ok && p.now().Before(e.expiry) {
-		return e.items, nil
-	}
-	list, err := p.client.CoreV1().LimitRanges(a.Namespace).List(ctx, metav1.ListOptions{})
+	items, err = p.live.Get(a.Namespace, func() ([]corev1.LimitRange, error) {
+		list, err := p.client.CoreV1().LimitRanges(a.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return list.Items, nil
+	})
 	if err != nil {
 		return nil, apierrors.NewForbidden(a.Resource, nameOf(a), err)
 	}
-	e = liveEntry{expiry: p.now().Add(p.opts.LiveLookupTTL)}
-	for i := range list.Items {
-		e.items = append(e.items, &list.Items[i])
-	}
-	p.mu.Lock()
-	p.live[a.Namespace] = e
-	p.mu.Unlock()
-	return e.items, nil
-}
-
-func (p *Plugin) waitForReady(ctx context.Context) error {
-	if p.synced() {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.ReadyTimeout)
-	defer cancel()
-	if !cache.WaitForCacheSync(ctx.Done(), p.synced) {
-		return fmt.Errorf("not yet ready to handle request")
-	}
-	return nil
+	return items, nil
 }

@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +33,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"skiff.dev/skiff/internal/admission/lookup"
 	settingsv1alpha1 "skiff.dev/skiff/internal/apis/settings/v1alpha1"
 	"skiff.dev/skiff/internal/apiserver"
 )
@@ -69,15 +69,7 @@ type Plugin struct {
 	synced  cache.InformerSynced
 	log     *slog.Logger
 	opts    Options
-	now     func() time.Time
-
-	mu   sync.Mutex
-	live map[string]liveEntry
-}
-
-type liveEntry struct {
-	expiry time.Time
-	items  []*settingsv1alpha1.PodPreset
+	live    *lookup.Live[settingsv1alpha1.PodPreset]
 }
 
 var _ apiserver.Mutator = (*Plugin)(nil)
@@ -101,8 +93,8 @@ func newPlugin(client Lister, indexer cache.Indexer, synced cache.InformerSynced
 	}
 	return &Plugin{
 		client: client, indexer: indexer, synced: synced,
-		log: log.With("component", "admission-podpreset"), opts: opts, now: time.Now,
-		live: map[string]liveEntry{},
+		log: log.With("component", "admission-podpreset"), opts: opts,
+		live: &lookup.Live[settingsv1alpha1.PodPreset]{TTL: opts.LiveLookupTTL, Now: time.Now},
 	}
 }
 
@@ -155,7 +147,7 @@ func podName(pod *corev1.Pod) string {
 // presets returns the PodPresets of the write's namespace: from the
 // cache, or, while the cache has none there, from the API.
 func (p *Plugin) presets(ctx context.Context, a *apiserver.Attributes) ([]*settingsv1alpha1.PodPreset, error) {
-	if err := p.waitForReady(ctx); err != nil {
+	if err := lookup.WaitForSync(ctx, p.opts.ReadyTimeout, p.synced); err != nil {
 		return nil, apierrors.NewForbidden(a.Resource, a.Name, err)
 	}
 	objs, err := p.indexer.ByIndex(cache.NamespaceIndex, a.Namespace)
@@ -171,36 +163,17 @@ func (p *Plugin) presets(ctx context.Context, a *apiserver.Attributes) ([]*setti
 		}
 		return out, nil
 	}
-	p.mu.Lock()
-	e, ok := p.live[a.Namespace]
-	p.mu.Unlock()
-	if ok && p.now().Before(e.expiry) {
-		return e.items, nil
-	}
-	list, err := p.client.List(ctx, a.Namespace, metav1.ListOptions{})
+	items, err := p.live.Get(a.Namespace, func() ([]settingsv1alpha1.PodPreset, error) {
+		list, err := p.client.List(ctx, a.Namespace, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return list.Items, nil
+	})
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("listing pod presets failed: %w", err))
 	}
-	e = liveEntry{expiry: p.now().Add(p.opts.LiveLookupTTL)}
-	for i := range list.Items {
-		e.items = append(e.items, &list.Items[i])
-	}
-	p.mu.Lock()
-	p.live[a.Namespace] = e
-	p.mu.Unlock()
-	return e.items, nil
-}
-
-func (p *Plugin) waitForReady(ctx context.Context) error {
-	if p.synced() {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.ReadyTimeout)
-	defer cancel()
-	if !cache.WaitForCacheSync(ctx.Done(), p.synced) {
-		return fmt.Errorf("not yet ready to handle request")
-	}
-	return nil
+	return items, nil
 }
 
 // Matching returns the presets whose selector matches pod, by name.

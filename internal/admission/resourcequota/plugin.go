@@ -18,7 +18,6 @@ package resourcequota
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -35,6 +34,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	"skiff.dev/skiff/internal/admission/lookup"
 	"skiff.dev/skiff/internal/admission/resourcequota/usage"
 	"skiff.dev/skiff/internal/apiserver"
 )
@@ -186,15 +186,7 @@ func unchanged(r request) bool {
 
 // waitForReady waits for the quota cache, up to ReadyTimeout.
 func (p *Plugin) waitForReady(ctx context.Context) error {
-	if p.synced() {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.ReadyTimeout)
-	defer cancel()
-	if !cache.WaitForCacheSync(ctx.Done(), p.synced) {
-		return errors.New("not yet ready to handle request")
-	}
-	return nil
+	return lookup.WaitForSync(ctx, p.opts.ReadyTimeout, p.synced)
 }
 
 // lock serializes the checks of one namespace.
