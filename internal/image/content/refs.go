@@ -23,6 +23,13 @@ type refsFile struct {
 	Refs    map[string]ocispec.Descriptor `json:"refs"`
 }
 
+// Internal reports whether a reference name belongs to a component's own
+// bookkeeping rather than naming an image: such names contain "//" (the
+// registry's "registry//repo@digest", for one), which no image reference
+// can. Stores are shared (the registry, the engine and the node keep their
+// references in one), so listings of images skip these.
+func Internal(name string) bool { return strings.Contains(name, "//") }
+
 func (s *Store) refsPath() string { return filepath.Join(s.root, "refs.json") }
 
 func (s *Store) readRefs() (map[string]ocispec.Descriptor, error) {

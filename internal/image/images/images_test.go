@@ -177,6 +177,22 @@ func TestList(t *testing.T) {
 	}
 }
 
+// TestListSkipsInternalRefs: the registry keeps its own references (to
+// layers as well as manifests) in the same store; they are not images.
+func TestListSkipsInternalRefs(t *testing.T) {
+	f := newFixture(t)
+	ls, _ := f.imgA.Layers()
+	ld, _ := ls[0].Digest()
+	if err := f.store.SetRef(context.Background(), "registry//hello#"+ld.String(), ocispec.Descriptor{
+		MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: digest.Digest(ld.String())}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.List(context.Background())
+	if err != nil || len(got) != 2 {
+		t.Fatalf("List = %d images, %v; want the 2 images only", len(got), err)
+	}
+}
+
 func TestInspect(t *testing.T) {
 	f := newFixture(t)
 	hexA := strings.TrimPrefix(f.idA, "sha256:")

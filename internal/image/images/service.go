@@ -88,7 +88,9 @@ func (s *Service) images(ctx context.Context) (map[digest.Digest]*image, error) 
 	byID := map[digest.Digest]*image{}
 	names := make([]string, 0, len(refs))
 	for n := range refs {
-		names = append(names, n)
+		if !content.Internal(n) {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	for _, n := range names {
