@@ -13,11 +13,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/signal"
 	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,6 +33,8 @@ func main() {
 	total := flag.Int("n", 0, "requests in all (0: until stopped)")
 	dur := flag.Duration("d", 0, "stop after this long (0: no limit)")
 	match := flag.String("match", "", "count the first match of this regexp in each body instead of its first line")
+	expect := flag.String("expect", "", "check the split: KIND=SHARE,... in percent (e.g. 'ui v1=75,ui v2=25'); exit 1 when off")
+	tolerance := flag.Float64("tolerance", 15, "with -expect: allowed difference in percentage points")
 	flag.Parse()
 	if *url == "" || *workers < 1 {
 		fmt.Fprintln(os.Stderr, "usage: loadgen -url URL [-c N] [-n N] [-d DURATION] [-match REGEXP]")
@@ -59,11 +64,43 @@ func main() {
 	for _, k := range keys {
 		fmt.Printf("%6d %s\n", counts[k], k)
 	}
+	if *expect != "" {
+		if err := checkSplit(counts, *expect, *tolerance); err != nil {
+			fmt.Println("split off:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("split within %g points of %s\n", *tolerance, *expect)
+	}
+}
+
+// checkSplit compares the shares of counts with want ("kind=percent,...").
+func checkSplit(counts map[string]int, want string, tolerance float64) error {
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total == 0 {
+		return fmt.Errorf("no answers")
+	}
+	for _, part := range strings.Split(want, ",") {
+		kind, share, ok := strings.Cut(part, "=")
+		pct, err := strconv.ParseFloat(share, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("-expect %q: want KIND=PERCENT,...", part)
+		}
+		got := 100 * float64(counts[kind]) / float64(total)
+		if math.Abs(got-pct) > tolerance {
+			return fmt.Errorf("%s: %.1f%%, want %g%% ± %g", kind, got, pct, tolerance)
+		}
+	}
+	return nil
 }
 
 // run sends the requests and counts the answers by kind.
 func run(ctx context.Context, url string, workers, total int, re *regexp.Regexp) map[string]int {
-	client := &http.Client{Timeout: 10 * time.Second}
+	// A new connection per request, as the workshop's wget loop: Services
+	// balance connections, so keep-alive would pin each worker to one pod.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var (
 		mu     sync.Mutex
 		counts = map[string]int{}

@@ -29,3 +29,21 @@ func TestRunCountsKinds(t *testing.T) {
 		t.Fatalf("first-line counts = %v", lines)
 	}
 }
+
+func TestCheckSplit(t *testing.T) {
+	counts := map[string]int{"ui v1": 140, "ui v2": 60}
+	tests := []struct {
+		want string
+		ok   bool
+	}{
+		{"ui v1=75,ui v2=25", true},
+		{"ui v1=50,ui v2=50", false},
+		{"ui v3=10", true}, // 0% is within 15 points of 10%
+		{"ui v1", false},
+	}
+	for _, tt := range tests {
+		if err := checkSplit(counts, tt.want, 15); (err == nil) != tt.ok {
+			t.Errorf("checkSplit(%q) = %v, want ok=%v", tt.want, err, tt.ok)
+		}
+	}
+}

@@ -384,8 +384,8 @@ func TestServiceAllocationConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs.Items) != n+1 {
-		t.Errorf("%d IPAddress records, want %d", len(recs.Items), n+1)
+	if len(recs.Items) != n+2 {
+		t.Errorf("%d IPAddress records, want %d (the Services, kubernetes and kube-dns)", len(recs.Items), n+2)
 	}
 }
 
@@ -445,8 +445,8 @@ func TestServiceAllocationNodePortsFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Items) != 3 {
-		t.Errorf("%d IPAddress records, want 3 (kubernetes and two services)", len(list.Items))
+	if len(list.Items) != 4 {
+		t.Errorf("%d IPAddress records, want 4 (kubernetes, kube-dns and two services)", len(list.Items))
 	}
 }
 

@@ -156,11 +156,11 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 	}
 	clusterDNS := o.ClusterDNS
 	if len(clusterDNS) == 0 && !o.Net.Disable {
-		ip, err := clusterDNSIP(o.Net.ServiceCIDR)
-		if err != nil {
-			return err
+		if ip, err := clusterDNSIP(o.Net.ServiceCIDR); err != nil {
+			o.Logger.Warn("pods use the node's resolvers", "component", "agent", "err", err)
+		} else {
+			clusterDNS = []string{ip.String()}
 		}
-		clusterDNS = []string{ip.String()}
 	}
 	netDone, err := runNodeNet(ctx, client, o.NodeName, podCIDR, o.Net, o.Logger)
 	if err != nil {

@@ -136,16 +136,16 @@ func clusterDNSIP(serviceCIDR string) (netip.Addr, error) {
 // bootstrapNetworking creates what every node's networking expects of
 // the cluster: the kube-dns Service at the cluster DNS address and the
 // default IngressClass "skiff".
-func bootstrapNetworking(ctx context.Context, cfg *rest.Config, serviceCIDR netip.Prefix) error {
+func bootstrapNetworking(ctx context.Context, cfg *rest.Config, serviceCIDR netip.Prefix, log *slog.Logger) error {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
-	ip, err := clusterDNSIP(serviceCIDR.String())
-	if err != nil {
-		return err
-	}
-	if err := dns.EnsureService(ctx, client, ip.String()); err != nil {
+	if ip, err := clusterDNSIP(serviceCIDR.String()); err != nil {
+		// A tiny service CIDR (tests) has no room for it: pods then use
+		// the node's resolvers.
+		log.Warn("no kube-dns Service", "component", "daemon", "err", err)
+	} else if err := dns.EnsureService(ctx, client, ip.String()); err != nil {
 		return fmt.Errorf("kube-dns service: %w", err)
 	}
 	if err := ingress.EnsureIngressClass(ctx, client); err != nil {

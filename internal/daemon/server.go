@@ -213,7 +213,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := bootstrapKubernetesService(ctx, loopback, cidr, s.addr, s.opts.AdvertiseAddress); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	if err := bootstrapNetworking(ctx, loopback, cidr); err != nil {
+	if err := bootstrapNetworking(ctx, loopback, cidr, s.log); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	api.SetReady(true)

@@ -149,6 +149,9 @@ func (m *Manager) CreateAndStart(ctx context.Context, c ContainerConfig) (string
 		return "", fmt.Errorf("container %s of pod %s/%s: %w", c.Name, box.Namespace, box.Name, err)
 	}
 
+	// The process may run and exit within Start: its start time is taken
+	// before, so that it never comes after the exit time.
+	started := time.Now().UTC()
 	pid, err := m.opts.Runtime.Start(ctx, runtime.StartRequest{
 		ID: id, Bundle: bundle, LogPath: ctr.rec.LogPath,
 		OpenStdin: c.Stdin, StdinOnce: c.StdinOnce, Terminal: c.TTY,
@@ -165,7 +168,7 @@ func (m *Manager) CreateAndStart(ctx context.Context, c ContainerConfig) (string
 		}
 	}
 	ctr.rec.State = stateRunning
-	ctr.rec.StartedAt = time.Now().UTC()
+	ctr.rec.StartedAt = started
 	if err := m.saveContainer(&ctr.rec); err != nil {
 		// It runs: keep it (the record says "creating", which Start
 		// adopts as running).

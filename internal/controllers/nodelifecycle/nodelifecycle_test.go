@@ -240,7 +240,10 @@ func TestStaleLease(t *testing.T) {
 		return err == nil && len(evs.Items) > 0, err
 	})
 
-	advance(90 * time.Second) // past the default toleration (2 min)
+	// Past the default: the API's DefaultTolerationSeconds admission gives
+	// every pod a 300 s unreachable toleration (the controller's own
+	// default, 2 min, covers pods created around admission).
+	advance(400 * time.Second)
 	eventually(t, "pod without a toleration evicted", func(context.Context) (bool, error) { return !exists(t, c, "default-toleration"), nil })
 	for _, p := range []string{"tolerates-forever", "elsewhere"} {
 		if !exists(t, c, p) {
