@@ -4,7 +4,7 @@
 # `make build examples`). Idempotent: run it again after a change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/bin:$PATH"
+command -v skiff >/dev/null || export PATH="$PWD/bin:$PATH"
 export KUBECONFIG=${KUBECONFIG:-/var/lib/skiff/admin.kubeconfig}
 registry=${REGISTRY:-localhost:5000}
 

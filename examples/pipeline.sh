@@ -14,7 +14,7 @@ app=${1:-hello}
 deployment=${2:-$app}
 namespace=${3:-default}
 registry=${REGISTRY:-localhost:5000}
-export PATH="$PWD/bin:$PATH"
+command -v skiff >/dev/null || export PATH="$PWD/bin:$PATH"
 export KUBECONFIG=${KUBECONFIG:-/var/lib/skiff/admin.kubeconfig}
 
 step() { printf '==> %s\n' "$*"; }
