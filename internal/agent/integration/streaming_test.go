@@ -195,6 +195,19 @@ func TestKubectlStreams(t *testing.T) {
 	})
 	started := time.Now()
 
+	t.Run("get and describe", func(t *testing.T) {
+		wide := k.ok(t, "get", "pods", "two", "-o", "wide")
+		if !regexp.MustCompile(`(?m)^two\s+3/3\s+Running\s+0\s+\S+\s+10\.244\.0\.\d+\s+node1\s`).MatchString(wide) {
+			t.Errorf("get pods -o wide:\n%s", wide)
+		}
+		desc := k.ok(t, "describe", "pod", "two")
+		for _, want := range []string{"node1/", "10.244.0.", "Events:", "Pulled", "Created", "Started"} {
+			if !strings.Contains(desc, want) {
+				t.Errorf("describe pod lacks %q:\n%s", want, desc)
+			}
+		}
+	})
+
 	t.Run("logs", func(t *testing.T) {
 		if out := k.ok(t, "logs", "two", "c1"); out != "hello from c1\nto stderr\n" {
 			t.Errorf("logs two c1: %q", out)
