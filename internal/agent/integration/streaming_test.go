@@ -209,6 +209,12 @@ func TestKubectlStreams(t *testing.T) {
 	})
 
 	t.Run("logs", func(t *testing.T) {
+		// c1 writes its stderr line 0.3 s after starting.
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if strings.Contains(k.ok(t, "logs", "two", "c1"), "to stderr") {
+				break
+			}
+		}
 		if out := k.ok(t, "logs", "two", "c1"); out != "hello from c1\nto stderr\n" {
 			t.Errorf("logs two c1: %q", out)
 		}
