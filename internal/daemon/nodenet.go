@@ -45,8 +45,8 @@ type NodeNetOptions struct {
 
 // runNodeNet runs the node's networking components until ctx ends. They
 // share one informer factory that sees the whole cluster (peers of
-// NetworkPolicies and endpoints live on other nodes). ready is closed
-// once each has programmed its first state.
+// NetworkPolicies and endpoints live on other nodes). done is closed once
+// every component has returned.
 func runNodeNet(ctx context.Context, client kubernetes.Interface, nodeName, podCIDR string, o NodeNetOptions, log *slog.Logger) (done <-chan struct{}, err error) {
 	finished := make(chan struct{})
 	if o.Disable {

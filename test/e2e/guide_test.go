@@ -132,7 +132,6 @@ func runStep(sh *shell, step guide.Step) string {
 // shell is one bash in the node's namespace that runs commands in turn,
 // so that variables and background jobs carry from one to the next.
 type shell struct {
-	t   *testing.T
 	in  io.Writer
 	out *bufio.Reader
 }
@@ -160,7 +159,7 @@ func startShell(t *testing.T, ns, dir string, env []string) *shell {
 		}
 		pr.Close()
 	})
-	return &shell{t: t, in: in, out: bufio.NewReader(pr)}
+	return &shell{in: in, out: bufio.NewReader(pr)}
 }
 
 // run runs one command and returns its output (stdout and stderr) and
