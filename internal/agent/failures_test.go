@@ -90,12 +90,12 @@ func TestImagePullBackOff(t *testing.T) {
 	env := newEnv(t)
 	startNode(t, env)
 	p := pod("nope", corev1.Container{Name: "app", Image: "registry.example/nope:1"})
-	create(t, env.Client, p)
-	got := waitPod(t, env.Client, "nope", "ErrImagePull", func(p *corev1.Pod) bool { return waiting(p, "app", "ErrImagePull") })
+	created := create(t, env.Client, p)
+	got := watchPod(t, env.Client, created, "ErrImagePull", func(p *corev1.Pod) bool { return waiting(p, "app", "ErrImagePull") })
 	if msg := status(got, "app").State.Waiting.Message; !strings.Contains(msg, `failed to pull image "registry.example/nope:1"`) || strings.Contains(msg, ": not found") {
 		t.Errorf("ErrImagePull message %q", msg)
 	}
-	got = waitPod(t, env.Client, "nope", "ImagePullBackOff", func(p *corev1.Pod) bool { return waiting(p, "app", "ImagePullBackOff") })
+	got = watchPod(t, env.Client, created, "ImagePullBackOff", func(p *corev1.Pod) bool { return waiting(p, "app", "ImagePullBackOff") })
 	if msg := status(got, "app").State.Waiting.Message; !strings.HasPrefix(msg, `Back-off pulling image "registry.example/nope:1": ErrImagePull: failed to pull image`) {
 		t.Errorf("ImagePullBackOff message %q", msg)
 	}

@@ -142,10 +142,45 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool,
 	}
 }
 
+// watchPod waits until the pod, as created by create, passes through a
+// state satisfying cond: every update is seen, however briefly it lasted.
+func watchPod(t *testing.T, c kubernetes.Interface, created *corev1.Pod, what string, cond func(p *corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	w, err := c.CoreV1().Pods(created.Namespace).Watch(ctx, metav1.ListOptions{
+		FieldSelector:   fields.OneTermEqualSelector("metadata.name", created.Name).String(),
+		ResourceVersion: created.ResourceVersion,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var last *corev1.Pod
+	for ev := range w.ResultChan() {
+		if p, ok := ev.Object.(*corev1.Pod); ok {
+			last = p
+			if cond(p) {
+				return p
+			}
+		}
+	}
+	if last != nil {
+		t.Fatalf("%s: %s: not seen in 30s; last status %+v", created.Name, what, last.Status)
+	}
+	t.Fatalf("%s: %s: not seen in 30s", created.Name, what)
+	return nil
+}
+
 // waitPod waits until the pod satisfies cond and returns it.
 func waitPod(t *testing.T, c kubernetes.Interface, name, what string, cond func(p *corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
 	var got *corev1.Pod
+	t.Cleanup(func() {
+		if t.Failed() && got != nil {
+			t.Logf("pod %s when the test failed: %+v", name, got.Status)
+		}
+	})
 	eventually(t, name+": "+what, func(ctx context.Context) (bool, error) {
 		p, err := c.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		if err != nil {

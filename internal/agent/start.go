@@ -28,7 +28,7 @@ const (
 // startOutcome says how a start went and when to look again.
 type startOutcome struct {
 	started bool
-	// again: sync again at once (the next sync shows the back-off).
+	// again: sync again at once.
 	again bool
 	// retry: sync again after this long.
 	retry time.Duration
@@ -46,7 +46,13 @@ func (a *Agent) startContainer(ctx context.Context, w *podWorker, pod *corev1.Po
 	imageID, why, retry := a.pullImage(ctx, pod, c)
 	if why != nil {
 		a.event(pod, c.Name, corev1.EventTypeWarning, "Failed", "Error: %s", why.Reason)
-		return fail(why.Reason, why.Message, startOutcome{again: why.Reason == reasonErrImagePull, retry: retry})
+		if why.Reason == reasonErrImagePull {
+			// ErrImagePull stays on show for half the back-off window;
+			// the sync after that shows ImagePullBackOff until the
+			// window ends (as the kubelet's users see it).
+			retry = max(retry/2, time.Millisecond)
+		}
+		return fail(why.Reason, why.Message, startOutcome{retry: retry})
 	}
 	cfg, err := a.containerConfig(ctx, pod, sb, c, step.attempt)
 	if err != nil {
