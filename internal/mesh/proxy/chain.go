@@ -44,6 +44,19 @@ type RequestInfo struct {
 	UpstreamTime time.Duration
 	Duration     time.Duration
 
+	// ClusterMetadata is the chosen cluster's Cluster.Metadata (read
+	// only).
+	ClusterMetadata map[string]string
+	// The rest is set on capture listeners (sidecars).
+	// FilterChain is the capture FilterChain that took the connection.
+	FilterChain string
+	// OriginalDst is the connection's original destination (ip:port).
+	OriginalDst string
+	// PeerPrincipal is the client's mesh identity (its certificate's
+	// SPIFFE ID without "spiffe://", as Istio's source.principal) when
+	// the connection came over mesh mTLS; empty otherwise.
+	PeerPrincipal string
+
 	snap  *snapshot
 	lis   *listenerSpec
 	route *route

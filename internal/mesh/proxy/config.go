@@ -11,6 +11,10 @@ type Config struct {
 	RouteTables  []RouteTable  `json:"routeTables,omitempty"`
 	Clusters     []Cluster     `json:"clusters,omitempty"`
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// Identity is the proxy's own mesh identity (a sidecar's workload
+	// certificate): it terminates mesh mTLS on capture listeners and
+	// originates it to clusters with TLS mode IstioMutual.
+	Identity *Identity `json:"identity,omitempty"`
 }
 
 // Listener is one address the proxy accepts connections on.
@@ -30,6 +34,11 @@ type Listener struct {
 	// the client (the proxy sits behind another proxy). Otherwise they
 	// are overwritten; X-Forwarded-For is appended to either way.
 	TrustForwarded bool `json:"trustForwarded,omitempty"`
+	// Capture makes the listener transparent (a sidecar's inbound or
+	// outbound port): it accepts connections redirected to it and
+	// dispatches each by its original destination; RouteTable, TLS and
+	// H2C are then unused (each FilterChain says what to do).
+	Capture *Capture `json:"capture,omitempty"`
 }
 
 // ListenerTLS selects the certificate per connection by SNI.
@@ -95,6 +104,13 @@ type Route struct {
 
 	RequestHeaders  HeaderOps `json:"requestHeaders,omitzero"`
 	ResponseHeaders HeaderOps `json:"responseHeaders,omitzero"`
+
+	// Fault injects delays and aborts (Istio's HTTPFaultInjection).
+	Fault *Fault `json:"fault,omitempty"`
+	// Mirrors copy requests to other clusters, fire and forget.
+	Mirrors []Mirror `json:"mirrors,omitempty"`
+	// CORS answers preflights and decorates responses.
+	CORS *CORSPolicy `json:"cors,omitempty"`
 }
 
 // RouteMatch is a conjunction: every part given must match.
@@ -275,6 +291,8 @@ const (
 	LBRoundRobin   LBPolicy = "round-robin" // the default
 	LBLeastRequest LBPolicy = "least-request"
 	LBRandom       LBPolicy = "random"
+	// LBConsistentHash hashes the request per Cluster.Hash.
+	LBConsistentHash LBPolicy = "consistent-hash"
 )
 
 // Protocol is how the proxy talks to a cluster's endpoints.
@@ -300,12 +318,37 @@ type Cluster struct {
 	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
 	// Endpoints can also be replaced on their own with SetEndpoints.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+
+	// Hash, with LB LBConsistentHash, picks the endpoint from a hash of
+	// the request (sticky sessions).
+	Hash *HashPolicy `json:"hash,omitempty"`
+	// Pool limits connections and requests (the circuit breaker's
+	// thresholds); a request over a limit gets 503 with flag UO.
+	Pool *ConnectionPool `json:"pool,omitempty"`
+	// Outlier ejects endpoints that keep failing.
+	Outlier *OutlierDetection `json:"outlier,omitempty"`
+	// TLS originates TLS to the endpoints; nil means plaintext.
+	TLS *UpstreamTLS `json:"tls,omitempty"`
+	// Metadata describes the cluster to telemetry (Istio's
+	// destination_service, destination_service_name,
+	// destination_service_namespace, ...); the proxy copies it into
+	// RequestInfo.ClusterMetadata.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// TCP makes the cluster a TCP one: FilterChains forward whole
+	// connections to it (no HTTP).
+	TCP bool `json:"tcp,omitempty"`
 }
 
 // Endpoint is one upstream address.
 type Endpoint struct {
 	// Address is host:port; a host name is resolved when connecting.
 	Address string `json:"address"`
+	// Mesh says the endpoint runs a sidecar: with TLS mode IstioMutual
+	// and Auto, only such endpoints get mTLS (Istio's auto mTLS).
+	Mesh bool `json:"mesh,omitempty"`
+	// Labels are the endpoint's workload labels (telemetry and
+	// debugging; subsets are clusters of their own).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Cluster defaults.
