@@ -48,6 +48,8 @@ type RequestInfo struct {
 	// only).
 	ClusterMetadata map[string]string
 	// The rest is set on capture listeners (sidecars).
+	// Direction is the capture listener's (empty on other listeners).
+	Direction Direction
 	// FilterChain is the capture FilterChain that took the connection.
 	FilterChain string
 	// OriginalDst is the connection's original destination (ip:port).
