@@ -4,6 +4,7 @@
 //
 //	GET /productreviewms/productreview/{id}
 //	GET /productreviewms/productreview/timeout/{id}  (answers after 5 s: timeout demos)
+//	GET /productreviewms/productreview/flaky/{id}    (every other call fails with 503: retry demos)
 //	GET /productreviewms/check/live                  (includes the version)
 //	GET /productreviewms/check/ready
 package main
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"skiff.dev/skiff/examples/internal/app"
@@ -59,6 +61,14 @@ func routes(version string, slow time.Duration, ready func() bool) http.Handler 
 			answer(w, r)
 		case <-r.Context().Done():
 		}
+	})
+	var calls atomic.Uint64
+	mux.HandleFunc("GET /productreviewms/productreview/flaky/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1)%2 == 1 {
+			app.WriteJSON(w, http.StatusServiceUnavailable, app.Reply{Version: version, Response: "flaky: failing this call"})
+			return
+		}
+		answer(w, r)
 	})
 	mux.HandleFunc("GET /productreviewms/check/live", func(w http.ResponseWriter, r *http.Request) {
 		app.WriteReply(w, version, "productreviewms "+version+" is live")

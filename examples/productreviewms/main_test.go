@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 )
@@ -53,5 +54,18 @@ func TestLiveShowsVersion(t *testing.T) {
 	json.Unmarshal(rec.Body.Bytes(), &reply)
 	if reply.Version != "v2" || reply.Response != "productreviewms v2 is live" {
 		t.Fatalf("live = %s", rec.Body)
+	}
+}
+
+func TestFlakyFailsEveryOtherCall(t *testing.T) {
+	h := routes("v1", 0, nil)
+	var codes []int
+	for range 4 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/productreviewms/productreview/flaky/1", nil))
+		codes = append(codes, rec.Code)
+	}
+	if want := []int{503, 200, 503, 200}; !slices.Equal(codes, want) {
+		t.Fatalf("codes %v, want %v", codes, want)
 	}
 }
