@@ -38,7 +38,7 @@ nsenter --net="$ns" "$bin/skiff" server --data-dir "$data" --listen 127.0.0.1:64
 pid=$!
 nsenter --net="$ns" "$bin/skiff" engine --data-dir "$data" --run-dir "$tmp/engine" --shim "$bin/skiff-shim" >"$tmp/engine.log" 2>&1 &
 engine=$!
-export KUBECONFIG=$data/admin.kubeconfig DOCKER_HOST=unix://$tmp/engine/docker.sock
+export KUBECONFIG=$data/admin.kubeconfig DOCKER_HOST=unix://$tmp/engine/docker.sock SKIFF_DATA_DIR=$data
 k() { nsenter --net="$ns" "$bin/kubectl" "$@"; }
 for _ in $(seq 1 300); do
   [ "$(k get node node-1 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ] && break
