@@ -66,6 +66,11 @@ type route struct {
 	retry       retryPolicy
 	reqHeaders  headerOps
 	respHeaders headerOps
+
+	// Istio's extras (fault.go, mirror.go, cors.go); nil when unset.
+	fault   *faultPolicy
+	mirrors *mirrorSet
+	cors    *corsPolicy
 }
 
 type target struct {
@@ -451,6 +456,12 @@ func (c *compiler) route(f, vhostName string, in *Route) *route {
 	r.retry = c.retry(f+".retry", pol)
 	r.reqHeaders = c.headerOps(f+".requestHeaders", &in.RequestHeaders)
 	r.respHeaders = c.headerOps(f+".responseHeaders", &in.ResponseHeaders)
+	if in.Name != "" {
+		f += "(" + in.Name + ")" // these errors name the route too
+	}
+	r.fault = c.fault(f+".fault", in.Fault)
+	r.mirrors = c.mirrors(f+".mirrors", in.Mirrors)
+	r.cors = c.cors(f+".cors", in.CORS)
 	return r
 }
 
