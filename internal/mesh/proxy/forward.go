@@ -42,7 +42,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	tg := rt.pickTarget()
 	cl := tg.cluster
-	info.Cluster = cl.name
+	info.Cluster, info.ClusterMetadata = cl.name, tg.metadata
 
 	h := r.Header
 	if info.upgrade == "" {

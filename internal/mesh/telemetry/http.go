@@ -1,0 +1,178 @@
+package telemetry
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"skiff.dev/skiff/internal/mesh/proxy"
+)
+
+// Middleware records every request that reaches it (put it first among
+// proxy.Options.Middleware: it then also sees what later stages, such as
+// authorization, answer) and does the metadata exchange. On an inbound
+// capture listener it reports as the destination (reporter
+// "destination"), on outbound ones and on other listeners (gateways) as
+// the source.
+func (m *Metrics) Middleware() proxy.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info := proxy.Info(w)
+			if info == nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			traceContext(r.Header)
+			loc := m.local.Load()
+			if info.Direction == proxy.Inbound {
+				var src *peer
+				if vs := r.Header[PeerHeader]; len(vs) > 0 {
+					src = m.peers.get(vs[0])
+					delete(r.Header, PeerHeader)
+				}
+				xw := &exchangeWriter{ResponseWriter: w, own: loc.header}
+				next.ServeHTTP(xw, r)
+				xw.take()
+				m.record(r, w.Header(), info, src, &loc.peer, true)
+				return
+			}
+			r.Header[PeerHeader] = loc.header
+			xw := &exchangeWriter{ResponseWriter: w, m: m}
+			next.ServeHTTP(xw, r)
+			xw.take()
+			m.record(r, w.Header(), info, &loc.peer, xw.peer, false)
+		})
+	}
+}
+
+// exchangeWriter does the response's side of the exchange as the
+// response goes out: an inbound sidecar puts its own PeerHeader on it
+// (replacing any the app sent), an outbound one takes the peer's off.
+type exchangeWriter struct {
+	http.ResponseWriter
+	own   []string // inbound: our PeerHeader
+	m     *Metrics // outbound: where peers are decoded
+	taken bool
+	peer  *peer
+}
+
+func (w *exchangeWriter) take() {
+	if w.taken {
+		return
+	}
+	w.taken = true
+	h := w.ResponseWriter.Header()
+	if w.own != nil {
+		h[PeerHeader] = w.own
+		return
+	}
+	if vs := h[PeerHeader]; len(vs) > 0 {
+		w.peer = w.m.peers.get(vs[0])
+		delete(h, PeerHeader)
+	}
+}
+
+func (w *exchangeWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.take()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *exchangeWriter) Write(b []byte) (int, error) {
+	w.take()
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *exchangeWriter) Flush() {
+	w.take()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets proxy.Info and http.ResponseController reach the proxy's
+// writer.
+func (w *exchangeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// record counts one finished request.
+func (m *Metrics) record(r *http.Request, resp http.Header, info *proxy.RequestInfo, src, dst *peer, inbound bool) {
+	var l labels
+	l.endpoints(src, dst)
+	l.service(info.ClusterMetadata)
+	if inbound {
+		l[lReporter] = reporterDestination
+		if src == nil && info.PeerPrincipal != "" {
+			l[lSrcNamespace] = namespaceOf(info.PeerPrincipal)
+		}
+		if info.PeerPrincipal != "" {
+			l[lSrcPrincipal] = principalLabel(info.PeerPrincipal)
+			l[lDstPrincipal] = principalLabel(dst.Principal)
+			l[lSecurityPolicy] = "mutual_tls"
+		} else {
+			l[lSrcPrincipal], l[lDstPrincipal] = Unknown, Unknown
+			l[lSecurityPolicy] = "none"
+		}
+	} else {
+		// The source cannot see the connection's security; a peer that
+		// answered the exchange is a sidecar, which the mesh reaches
+		// over mTLS.
+		l[lReporter] = reporterSource
+		l[lSecurityPolicy] = Unknown
+		l[lSrcPrincipal], l[lDstPrincipal] = Unknown, Unknown
+		if dst != nil && dst.Principal != "" {
+			l[lSrcPrincipal], l[lDstPrincipal] = principalLabel(src.Principal), principalLabel(dst.Principal)
+		}
+	}
+	l[lProtocol] = "http"
+	l[lGRPCStatus] = ""
+	if isGRPC(r) {
+		l[lProtocol] = "grpc"
+		if vs := resp["Grpc-Status"]; len(vs) > 0 {
+			l[lGRPCStatus] = clampLabel(vs[0])
+		}
+	}
+	l[lResponseCode] = statusLabel(info.Status)
+	l[lResponseFlags] = info.Flags.String()
+
+	lv := l[:]
+	m.requests.WithLabelValues(lv...).Inc()
+	m.duration.WithLabelValues(lv...).Observe(float64(time.Since(info.Start)) / float64(time.Millisecond))
+	m.requestBytes.WithLabelValues(lv...).Observe(float64(info.BytesReceived))
+	m.responseBytes.WithLabelValues(lv...).Observe(float64(info.BytesSent))
+}
+
+var statusLabels = func() (s [600]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+func statusLabel(code int) string {
+	if code >= 0 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return "0"
+}
+
+func isGRPC(r *http.Request) bool {
+	vs := r.Header["Content-Type"]
+	if len(vs) == 0 {
+		return false
+	}
+	ct, ok := strings.CutPrefix(vs[0], "application/grpc")
+	return ok && (ct == "" || ct[0] == '+' || ct[0] == ';')
+}
+
+// namespaceOf is the namespace in a principal
+// ("cluster.local/ns/NS/sa/SA"), Unknown if it has none.
+func namespaceOf(principal string) string {
+	_, rest, ok := strings.Cut(principal, "/ns/")
+	if !ok {
+		return Unknown
+	}
+	ns, _, _ := strings.Cut(rest, "/")
+	return clampLabel(ns)
+}
