@@ -95,14 +95,25 @@ func applyCORS(w http.ResponseWriter, r *http.Request, p *corsPolicy) (http.Resp
 		h := w.Header()
 		h["Access-Control-Allow-Origin"] = []string{origin}
 		setIf(h, "Access-Control-Allow-Credentials", p.credentials)
-		setIf(h, "Access-Control-Allow-Methods", p.methods)
-		setIf(h, "Access-Control-Allow-Headers", p.headers)
+		setIf(h, "Access-Control-Allow-Methods", echoStar(p.methods, r.Header["Access-Control-Request-Method"]))
+		setIf(h, "Access-Control-Allow-Headers", echoStar(p.headers, r.Header["Access-Control-Request-Headers"]))
 		setIf(h, "Access-Control-Max-Age", p.maxAge)
 		h["Content-Length"] = zeroLength
 		w.WriteHeader(http.StatusOK)
 		return w, false
 	}
 	return &corsWriter{ResponseWriter: w, origin: origin, p: p}, true
+}
+
+// echoStar answers "*" with what the preflight asked for, as Envoy does.
+func echoStar(v, asked []string) []string {
+	if len(v) == 1 && v[0] == "*" {
+		if len(asked) == 0 || asked[0] == "" {
+			return nil
+		}
+		return asked[:1]
+	}
+	return v
 }
 
 func setIf(h http.Header, name string, v []string) {
@@ -112,7 +123,8 @@ func setIf(h http.Header, name string, v []string) {
 }
 
 // corsWriter adds CORS headers to the answer (the upstream's or the
-// proxy's own), replacing any the upstream sent.
+// proxy's own, such as a 503 when no endpoint answers), replacing any the
+// upstream sent.
 type corsWriter struct {
 	http.ResponseWriter
 	origin string

@@ -31,14 +31,16 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := info.route
+	// Fault, then CORS, as Istio orders Envoy's filters: a faulted
+	// request (preflights included) gets no CORS headers.
+	if rt.fault != nil && !p.injectFault(w, r, info, rt.fault) {
+		return
+	}
 	if rt.cors != nil {
 		var goOn bool
 		if w, goOn = applyCORS(w, r, rt.cors); !goOn {
 			return
 		}
-	}
-	if rt.fault != nil && !p.injectFault(w, r, info, rt.fault) {
-		return
 	}
 	tg := rt.pickTarget()
 	cl := tg.cluster
