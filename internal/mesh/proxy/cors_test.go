@@ -56,7 +56,7 @@ func TestCORS(t *testing.T) {
 				"Access-Control-Max-Age": ""}},
 		{name: "star methods and headers echo the preflight", policy: &CORSPolicy{AllowOrigins: []StringMatch{{Kind: StringPresent}},
 			AllowMethods: []string{"*"}, AllowHeaders: []string{"*"}}, method: "OPTIONS",
-			hdr: map[string]string{"Origin": "https://x", "Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "x-a, x-b"},
+			hdr:      map[string]string{"Origin": "https://x", "Access-Control-Request-Method": "PATCH", "Access-Control-Request-Headers": "x-a, x-b"},
 			wantCode: 200, want: map[string]string{"Access-Control-Allow-Methods": "PATCH", "Access-Control-Allow-Headers": "x-a, x-b"}},
 		{name: "no allowed origins", policy: &CORSPolicy{AllowMethods: []string{"GET"}}, method: "OPTIONS",
 			hdr: preflight("https://app.example"), wantCode: 200, wantUp: true,
