@@ -24,6 +24,9 @@ func (m *Metrics) Middleware() proxy.Middleware {
 				return
 			}
 			traceContext(r.Header)
+			if m.logging.Load() {
+				m.seen.Store(info, info.Start)
+			}
 			loc := m.local.Load()
 			if info.Direction == proxy.Inbound {
 				var src *peer

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -102,6 +103,12 @@ type Metrics struct {
 
 	local atomic.Pointer[local]
 	peers peerCache
+
+	// With AccessLog wired, the middleware notes the requests it records
+	// (RequestInfo → its Start), so that the access logger records the
+	// others.
+	logging atomic.Bool
+	seen    sync.Map
 }
 
 // local is the proxy's own workload, ready for use.

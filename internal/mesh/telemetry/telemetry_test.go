@@ -45,13 +45,19 @@ func side(dir proxy.Direction, peerPrincipal string) proxy.Middleware {
 // upstream and returns its URL.
 func startProxy(t *testing.T, upstream string, md map[string]string, mws ...proxy.Middleware) string {
 	t.Helper()
-	p := proxy.New(proxy.Options{Logger: slog.New(slog.DiscardHandler), Middleware: mws, ShutdownTimeout: time.Second})
-	cfg := &proxy.Config{
+	return startWith(t, proxy.Options{Middleware: mws}, &proxy.Config{
 		Listeners: []proxy.Listener{{Name: "main", Address: "127.0.0.1:0", RouteTable: "rt"}},
 		RouteTables: []proxy.RouteTable{{Name: "rt", VirtualHosts: []proxy.VirtualHost{{Name: "all", Domains: []string{"*"},
 			Routes: []proxy.Route{{Name: "r", Clusters: []proxy.WeightedCluster{{Cluster: "c"}}}}}}}},
 		Clusters: []proxy.Cluster{{Name: "c", Endpoints: []proxy.Endpoint{{Address: upstream}}, Metadata: md}},
-	}
+	})
+}
+
+// startWith runs a proxy with cfg, whose listener is "main".
+func startWith(t *testing.T, opts proxy.Options, cfg *proxy.Config) string {
+	t.Helper()
+	opts.Logger, opts.ShutdownTimeout = slog.New(slog.DiscardHandler), time.Second
+	p := proxy.New(opts)
 	if err := p.Update(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -386,3 +392,61 @@ func TestTraceContext(t *testing.T) {
 		})
 	}
 }
+
+func TestAccessLogCountsRouterAnswers(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(app.Close)
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, productpage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	var mu sync.Mutex
+	logw := writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return lines.Write(b) })
+	u := startWith(t, proxy.Options{AccessLog: m.AccessLog(NewIstioAccessLog(logw)),
+		Middleware: []proxy.Middleware{side(proxy.Outbound, ""), m.Middleware()}}, &proxy.Config{
+		Listeners: []proxy.Listener{{Name: "main", Address: "127.0.0.1:0", RouteTable: "rt"}},
+		RouteTables: []proxy.RouteTable{{Name: "rt", VirtualHosts: []proxy.VirtualHost{{Name: "svc", Domains: []string{"svc.test"},
+			Routes: []proxy.Route{
+				{Name: "direct", Match: proxy.RouteMatch{Path: proxy.PathMatch{Kind: proxy.PathExact, Value: "/direct"}},
+					DirectResponse: &proxy.DirectResponse{Status: 204}},
+				{Name: "fwd", Clusters: []proxy.WeightedCluster{{Cluster: "c"}}}}}}}},
+		Clusters: []proxy.Cluster{{Name: "c", Endpoints: []proxy.Endpoint{{Address: strings.TrimPrefix(app.URL, "http://")}},
+			Metadata: reviewsService}},
+	})
+	for _, tc := range []struct{ host, path string }{{"other.test", "/"}, {"svc.test", "/direct"}, {"svc.test", "/x"}} {
+		req, _ := http.NewRequest("GET", u+tc.path, nil)
+		req.Host = tc.host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	got := map[string]float64{}
+	for _, s := range gather(t, reg, "istio_requests_total") {
+		got[s.labels["response_code"]+" "+s.labels["response_flags"]+" "+s.labels["destination_service_name"]] += s.value
+	}
+	wantCounts := map[string]float64{"404 NR unknown": 1, "204 - unknown": 1, "200 - reviews": 1}
+	if len(got) != len(wantCounts) {
+		t.Errorf("series %v, want %v", got, wantCounts)
+	}
+	for k, v := range wantCounts {
+		if got[k] != v {
+			t.Errorf("%q: %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{`"GET / HTTP/1.1" 404 NR route_not_found - "-" 0 `, `"GET /x HTTP/1.1" 200 - via_upstream - "-" 0 0 `,
+		`"svc.test" "` + strings.TrimPrefix(app.URL, "http://") + `" c - 127.0.0.1:`, " direct\n"} {
+		if !strings.Contains(lines.String(), want) {
+			t.Errorf("access log lacks %q:\n%s", want, lines.String())
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
