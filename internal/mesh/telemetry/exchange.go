@@ -29,6 +29,9 @@ type peer struct {
 	// Principal is the SPIFFE ID without "spiffe://".
 	Principal string `json:"p,omitempty"`
 	Cluster   string `json:"c,omitempty"`
+
+	// principal is Principal as a label (set by clamp).
+	principal string
 }
 
 var unknownPeer = peer{Workload: Unknown, Namespace: Unknown, App: Unknown, Version: Unknown,
@@ -44,6 +47,7 @@ func (p *peer) clamp() {
 	if len(p.Principal) > maxLabelLen {
 		p.Principal = p.Principal[:maxLabelLen]
 	}
+	p.principal = principalLabel(p.Principal)
 }
 
 func (p *peer) encode() string {

@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"strconv"
 	"strings"
 	"time"
@@ -111,7 +113,7 @@ func (m *Metrics) record(r *http.Request, resp http.Header, info *proxy.RequestI
 		}
 		if info.PeerPrincipal != "" {
 			l[lSrcPrincipal] = principalLabel(info.PeerPrincipal)
-			l[lDstPrincipal] = principalLabel(dst.Principal)
+			l[lDstPrincipal] = dst.principal
 			l[lSecurityPolicy] = "mutual_tls"
 		} else {
 			l[lSrcPrincipal], l[lDstPrincipal] = Unknown, Unknown
@@ -125,7 +127,7 @@ func (m *Metrics) record(r *http.Request, resp http.Header, info *proxy.RequestI
 		l[lSecurityPolicy] = Unknown
 		l[lSrcPrincipal], l[lDstPrincipal] = Unknown, Unknown
 		if dst != nil && dst.Principal != "" {
-			l[lSrcPrincipal], l[lDstPrincipal] = principalLabel(src.Principal), principalLabel(dst.Principal)
+			l[lSrcPrincipal], l[lDstPrincipal] = src.principal, dst.principal
 		}
 	}
 	l[lProtocol] = "http"
@@ -139,11 +141,48 @@ func (m *Metrics) record(r *http.Request, resp http.Header, info *proxy.RequestI
 	l[lResponseCode] = statusLabel(info.Status)
 	l[lResponseFlags] = info.Flags.String()
 
+	s := m.httpSeries(&l)
+	s.requests.Inc()
+	s.duration.Observe(float64(time.Since(info.Start)) / float64(time.Millisecond))
+	s.requestBytes.Observe(float64(info.BytesReceived))
+	s.responseBytes.Observe(float64(info.BytesSent))
+}
+
+// series is one label set's HTTP metrics.
+type series struct {
+	requests                              prometheus.Counter
+	duration, requestBytes, responseBytes prometheus.Observer
+}
+
+// maxCachedSeries bounds the series cache; it starts over when full (the
+// metrics themselves stay).
+const maxCachedSeries = 4096
+
+// httpSeries finds the metrics for l: a cache keyed by the joined label
+// values saves hashing them four times over in the metric vectors.
+func (m *Metrics) httpSeries(l *labels) *series {
+	var kb [512]byte
+	key := kb[:0]
+	for _, v := range l {
+		key = append(key, v...)
+		key = append(key, 0xff) // never in a label value (valid UTF-8)
+	}
+	m.seriesMu.RLock()
+	s := m.series[string(key)]
+	m.seriesMu.RUnlock()
+	if s != nil {
+		return s
+	}
 	lv := l[:]
-	m.requests.WithLabelValues(lv...).Inc()
-	m.duration.WithLabelValues(lv...).Observe(float64(time.Since(info.Start)) / float64(time.Millisecond))
-	m.requestBytes.WithLabelValues(lv...).Observe(float64(info.BytesReceived))
-	m.responseBytes.WithLabelValues(lv...).Observe(float64(info.BytesSent))
+	s = &series{requests: m.requests.WithLabelValues(lv...), duration: m.duration.WithLabelValues(lv...),
+		requestBytes: m.requestBytes.WithLabelValues(lv...), responseBytes: m.responseBytes.WithLabelValues(lv...)}
+	m.seriesMu.Lock()
+	if m.series == nil || len(m.series) >= maxCachedSeries {
+		m.series = make(map[string]*series)
+	}
+	m.series[string(key)] = s
+	m.seriesMu.Unlock()
+	return s
 }
 
 var statusLabels = func() (s [600]string) {

@@ -109,6 +109,9 @@ type Metrics struct {
 	// others.
 	logging atomic.Bool
 	seen    sync.Map
+
+	seriesMu sync.RWMutex
+	series   map[string]*series
 }
 
 // local is the proxy's own workload, ready for use.

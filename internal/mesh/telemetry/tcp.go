@@ -39,7 +39,7 @@ func (m *Metrics) TCP(c TCPConn) *TCPStream {
 		l[lSrcPrincipal], l[lDstPrincipal], l[lSecurityPolicy] = Unknown, Unknown, "none"
 		if c.PeerPrincipal != "" {
 			l[lSrcNamespace] = namespaceOf(c.PeerPrincipal)
-			l[lSrcPrincipal], l[lDstPrincipal] = principalLabel(c.PeerPrincipal), principalLabel(loc.peer.Principal)
+			l[lSrcPrincipal], l[lDstPrincipal] = principalLabel(c.PeerPrincipal), loc.peer.principal
 			l[lSecurityPolicy] = "mutual_tls"
 		}
 	} else {
