@@ -181,3 +181,21 @@ func TestRouteExtrasValidation(t *testing.T) {
 		t.Errorf("good route rejected: %v", err)
 	}
 }
+
+func TestClusterMetadataInRequestInfo(t *testing.T) {
+	a := newBackend(t, "a", nil)
+	md := map[string]string{"destination_service": "a.ns.svc.cluster.local"}
+	var got map[string]string
+	seen := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			got = Info(w).ClusterMetadata
+		})
+	}
+	_, base := start(t, simple([]Route{{Clusters: to("a")}}, Cluster{Name: "a", Endpoints: eps(a.addr()), Metadata: md}),
+		func(o *Options) { o.Middleware = []Middleware{seen} })
+	get(t, nil, "GET", base+"/", nil, "")
+	if got["destination_service"] != "a.ns.svc.cluster.local" {
+		t.Errorf("ClusterMetadata %v, want the cluster's", got)
+	}
+}
