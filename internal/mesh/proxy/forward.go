@@ -44,7 +44,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	tg := rt.pickTarget()
 	cl := tg.cluster
-	info.Cluster, info.ClusterMetadata = cl.name, tg.metadata
+	info.Cluster = cl.name
 
 	h := r.Header
 	if info.upgrade == "" {
@@ -58,6 +58,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	rt.reqHeaders.apply(h)
 	tg.reqHeaders.apply(h)
+	info.ClusterMetadata = tg.metadata // for telemetry (clustermeta.go)
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // or net/http's client would add its own
 	}
