@@ -30,10 +30,7 @@ func (l *metricsLog) Log(r *http.Request, info *proxy.RequestInfo) {
 	if start, ok := l.m.seen.LoadAndDelete(info); !ok || start.(time.Time) != info.Start {
 		loc := l.m.local.Load()
 		if info.Direction == proxy.Inbound {
-			var src *peer
-			if vs := r.Header[PeerHeader]; len(vs) > 0 {
-				src = l.m.peers.get(vs[0])
-			}
+			src := l.m.inboundPeer(r.Header, info.PeerPrincipal)
 			l.m.record(r, http.Header{}, info, src, &loc.peer, true)
 		} else {
 			l.m.record(r, http.Header{}, info, &loc.peer, nil, false)

@@ -31,11 +31,8 @@ func (m *Metrics) Middleware() proxy.Middleware {
 			}
 			loc := m.local.Load()
 			if info.Direction == proxy.Inbound {
-				var src *peer
-				if vs := r.Header[PeerHeader]; len(vs) > 0 {
-					src = m.peers.get(vs[0])
-					delete(r.Header, PeerHeader)
-				}
+				src := m.inboundPeer(r.Header, info.PeerPrincipal)
+				delete(r.Header, PeerHeader)
 				xw := &exchangeWriter{ResponseWriter: w, own: loc.header}
 				next.ServeHTTP(xw, r)
 				xw.take()
@@ -135,7 +132,7 @@ func (m *Metrics) record(r *http.Request, resp http.Header, info *proxy.RequestI
 	if isGRPC(r) {
 		l[lProtocol] = "grpc"
 		if vs := resp["Grpc-Status"]; len(vs) > 0 {
-			l[lGRPCStatus] = clampLabel(vs[0])
+			l[lGRPCStatus] = grpcStatusLabel(vs[0])
 		}
 	}
 	l[lResponseCode] = statusLabel(info.Status)
@@ -193,10 +190,46 @@ var statusLabels = func() (s [600]string) {
 }()
 
 func statusLabel(code int) string {
-	if code >= 0 && code < len(statusLabels) {
+	switch {
+	case code >= 0 && code < len(statusLabels):
 		return statusLabels[code]
+	case code >= 0 && code < 1000:
+		return strconv.Itoa(code)
 	}
 	return "0"
+}
+
+// grpcStatusLabel keeps a gRPC status code (a number, 0 to 99) and
+// reports anything else as unknown, so that an upstream cannot mint
+// series.
+func grpcStatusLabel(v string) string {
+	if len(v) == 0 || len(v) > 2 || v[0] < '0' || v[0] > '9' || len(v) == 2 && (v[1] < '0' || v[1] > '9') {
+		return Unknown
+	}
+	return statusLabels[atoi2(v)]
+}
+
+func atoi2(v string) int {
+	n := 0
+	for i := 0; i < len(v); i++ {
+		n = n*10 + int(v[i]-'0')
+	}
+	return n
+}
+
+// inboundPeer is the client's workload from its PeerHeader. Over mesh
+// mTLS the header is believed only when it names the identity the
+// client's certificate proved.
+func (m *Metrics) inboundPeer(h http.Header, peerPrincipal string) *peer {
+	vs := h[PeerHeader]
+	if len(vs) == 0 {
+		return nil
+	}
+	p := m.peers.get(vs[0])
+	if p != nil && peerPrincipal != "" && p.Principal != peerPrincipal {
+		return nil
+	}
+	return p
 }
 
 func isGRPC(r *http.Request) bool {

@@ -450,3 +450,44 @@ func TestAccessLogCountsRouterAnswers(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+func TestInboundPeerTrust(t *testing.T) {
+	m, err := New(nil, reviews)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := (&peer{Workload: "productpage-v1", Principal: productpage.Principal}).encode()
+	for _, tc := range []struct {
+		name, principal string
+		want            bool
+	}{
+		{"plaintext: believed", "", true},
+		{"mtls, same identity", productpage.Principal, true},
+		{"mtls, another identity", "cluster.local/ns/evil/sa/default", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := m.inboundPeer(http.Header{PeerHeader: {hdr}}, tc.principal)
+			if (p != nil) != tc.want {
+				t.Errorf("peer %+v, want believed=%t", p, tc.want)
+			}
+		})
+	}
+}
+
+func TestResponseLabels(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"0", "0"}, {"14", "14"}, {"07", "7"}, {"", "unknown"}, {"100", "unknown"}, {"x", "unknown"}, {"1x", "unknown"},
+	} {
+		if got := grpcStatusLabel(tc.in); got != tc.want {
+			t.Errorf("grpcStatusLabel(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		in   int
+		want string
+	}{{0, "0"}, {200, "200"}, {599, "599"}, {999, "999"}, {1000, "0"}, {-1, "0"}} {
+		if got := statusLabel(tc.in); got != tc.want {
+			t.Errorf("statusLabel(%d) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
