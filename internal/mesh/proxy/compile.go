@@ -66,10 +66,16 @@ type route struct {
 	retry       retryPolicy
 	reqHeaders  headerOps
 	respHeaders headerOps
+
+	// Istio's extras (fault.go, mirror.go, cors.go); nil when unset.
+	fault   *faultPolicy
+	mirrors *mirrorSet
+	cors    *corsPolicy
 }
 
 type target struct {
 	cluster     *cluster
+	metadata    map[string]string // Cluster.Metadata, for RequestInfo
 	weight      uint32
 	reqHeaders  headerOps
 	respHeaders headerOps
@@ -153,6 +159,8 @@ func (p *retryPolicy) onAnswers() bool {
 
 // compiler turns a Config into a snapshot, collecting every problem.
 type compiler struct {
+	cfg      *Config
+	meta     map[string]map[string]string // Cluster.Metadata by name, built on first use
 	prev     *snapshot
 	certs    func(c *Certificate) (*tls.Certificate, error)
 	errs     []error
@@ -173,7 +181,7 @@ func compile(cfg *Config, prev *snapshot, certs func(*Certificate) (*tls.Certifi
 	if cfg == nil {
 		return nil, nil, fmt.Errorf("nil config: %w", errdefs.ErrInvalid)
 	}
-	c := &compiler{prev: prev, certs: certs, clusters: map[string]*cluster{},
+	c := &compiler{cfg: cfg, prev: prev, certs: certs, clusters: map[string]*cluster{},
 		pending: map[*cluster][]Endpoint{}, tables: map[string]*hostTable{}}
 	for i := range cfg.Clusters {
 		c.cluster(i, &cfg.Clusters[i])
@@ -384,7 +392,7 @@ func (c *compiler) route(f, vhostName string, in *Route) *route {
 			if len(in.Clusters) == 1 {
 				w = 1
 			}
-			r.targets = append(r.targets, target{cluster: cl, weight: w,
+			r.targets = append(r.targets, target{cluster: cl, weight: w, metadata: c.clusterMetadata(wc.Cluster),
 				reqHeaders:  c.headerOps(fmt.Sprintf("%s.clusters[%d].requestHeaders", f, k), &wc.RequestHeaders),
 				respHeaders: c.headerOps(fmt.Sprintf("%s.clusters[%d].responseHeaders", f, k), &wc.ResponseHeaders)})
 			r.totalWeight += w
@@ -451,6 +459,12 @@ func (c *compiler) route(f, vhostName string, in *Route) *route {
 	r.retry = c.retry(f+".retry", pol)
 	r.reqHeaders = c.headerOps(f+".requestHeaders", &in.RequestHeaders)
 	r.respHeaders = c.headerOps(f+".responseHeaders", &in.ResponseHeaders)
+	if in.Name != "" {
+		f += "(" + in.Name + ")" // these errors name the route too
+	}
+	r.fault = c.fault(f+".fault", in.Fault)
+	r.mirrors = c.mirrors(f+".mirrors", in.Mirrors)
+	r.cors = c.cors(f+".cors", in.CORS)
 	return r
 }
 

@@ -35,12 +35,17 @@
 //
 // For the mesh: Istio's VirtualService maps onto Route (matches, weighted
 // destinations, rewrite, redirect, direct response, header operations,
-// timeout, retries) and DestinationRule onto Cluster (load balancing; a
-// subset is a cluster of its own). What Istio has beyond that — fault
-// injection, mirroring, CORS, authorization, connection-pool limits,
-// outlier detection, upstream mTLS — is meant to come as Route and
-// Cluster fields and as Options.Middleware stages, which see the chosen
-// route through Info.
+// timeout, retries, and fault injection, mirrors and CORS) and
+// DestinationRule onto Cluster (load balancing; a subset is a cluster of
+// its own). On forwarding routes, the order is Envoy's under Istio: the
+// fault (a delay that the route's timeout does not include, then an
+// abort, flags DI and FI), then CORS (preflights from allowed origins
+// answered, answers to allowed origins decorated), then mirrors (copies
+// sent in the background) and forwarding; the percentages are drawn with
+// Options.Random. Redirect and direct-response routes ignore these three.
+// The rest — authorization, telemetry — comes as Options.Middleware
+// stages, which see the chosen route, and after forwarding the cluster's
+// Metadata, through Info.
 //
 // The package keeps no global state; New has no side effects; Run serves
 // until its context ends.

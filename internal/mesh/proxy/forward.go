@@ -31,6 +31,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := info.route
+	// Fault, then CORS, as Istio orders Envoy's filters: a faulted
+	// request (preflights included) gets no CORS headers.
+	if rt.fault != nil && !p.injectFault(w, r, info, rt.fault) {
+		return
+	}
+	if rt.cors != nil {
+		var goOn bool
+		if w, goOn = applyCORS(w, r, rt.cors); !goOn {
+			return
+		}
+	}
 	tg := rt.pickTarget()
 	cl := tg.cluster
 	info.Cluster = cl.name
@@ -47,6 +58,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	rt.reqHeaders.apply(h)
 	tg.reqHeaders.apply(h)
+	info.ClusterMetadata = tg.metadata // for telemetry (clustermeta.go)
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // or net/http's client would add its own
 	}
@@ -68,10 +80,18 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	}
 
 	pol := &rt.retry
+	var shadows []*cluster
+	if rt.mirrors != nil {
+		shadows = p.drawMirrors(rt.mirrors, r)
+	}
 	var body bodySource
-	if err := body.init(r, pol.onAnswers()); err != nil {
+	if err := body.init(r, pol.onAnswers() || shadows != nil); err != nil {
 		info.Flags |= FlagDownstreamConnectionTermination
 		return
+	}
+	if shadows != nil {
+		p.sendMirrors(rt.mirrors, shadows, &mirrorRequest{method: r.Method, host: host, header: h.Clone(), body: body.buf,
+			url: url.URL{Path: path, RawPath: rawPath, RawQuery: r.URL.RawQuery}}, rt.timeout)
 	}
 	defer func() { info.BytesReceived = body.received() }()
 	if body.src != nil && r.ProtoMajor == 1 && r.ContentLength < 0 {

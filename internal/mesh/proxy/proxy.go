@@ -30,6 +30,10 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes idle client connections (default 120s).
 	IdleTimeout time.Duration
+	// Random returns a number in [0, n) for the per-request draws of
+	// fault injection and mirroring (tests make them deterministic);
+	// nil means math/rand/v2.
+	Random func(n uint32) uint32
 }
 
 // Proxy serves a Config. Its methods are safe for concurrent use.
