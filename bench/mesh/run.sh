@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Mesh data-plane benchmark (issue 9): what a sidecar pair adds to a
+# request, client → outbound proxy → inbound proxy → server against client
+# → server directly, at 1,000 rps, 16 connections, 1 KB answers; each
+# proxy's CPU (/proc/PID/stat over the run) and memory (VmRSS and Pss from
+# /proc/PID/smaps_rollup, idle and under load); the same client → proxy →
+# server path through one Skiff proxy, nginx and haproxy for reference.
+# Everything runs on loopback in a network namespace of its own; the
+# backend and load generator are bench/ingress's.
+#
+#   bench/mesh/run.sh     RUNS=3 DURATION=20s WARMUP=3s CONNS=16 SIZE=1024
+#                         TARGETS=direct,pair,pair+telemetry,skiff,nginx,haproxy
+# Results go to docs/benchmarks.md ("Mesh") by hand.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ "$(id -u)" = 0 ] && [ -z "${SKIFF_BENCH_NETNS:-}" ]; then
+  exec env SKIFF_BENCH_NETNS=1 unshare --net -- "$0" "$@"
+fi
+[ -n "${SKIFF_BENCH_NETNS:-}" ] && ip link set lo up
+for tool in nginx haproxy; do
+  command -v $tool >/dev/null || { echo "missing $tool: apt-get install nginx haproxy" >&2; exit 1; }
+done
+tmp=$(mktemp -d /tmp/skiff-bench-mesh.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/backend" ./bench/ingress/backend
+go build -o "$tmp/loadgen" ./bench/ingress/loadgen
+go build -o "$tmp/pairproxy" ./bench/mesh/pairproxy
+go build -o "$tmp/mesh" ./bench/mesh
+"$tmp/mesh" -bin "$tmp" -tmp "$tmp" -runs "${RUNS:-3}" -duration "${DURATION:-20s}" -warmup "${WARMUP:-3s}" \
+  -conns "${CONNS:-16}" -size "${SIZE:-1024}" -rate "${RATE:-1000}" \
+  -targets "${TARGETS:-direct,pair,pair+telemetry,skiff,nginx,haproxy}" ${JSON:+-json "$JSON"}
