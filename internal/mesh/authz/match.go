@@ -217,8 +217,11 @@ func serviceAccountPred(defaultNS string) predFor {
 		if ns == "" || sa == "" {
 			return nil, fmt.Errorf("invalid service account %q", v)
 		}
-		re := regexp.MustCompile("^spiffe://.+/ns/" + regexp.QuoteMeta(ns) + "/(.+/|)sa/" +
+		re, err := regexp.Compile("^spiffe://.+/ns/" + regexp.QuoteMeta(ns) + "/(.+/|)sa/" +
 			regexp.QuoteMeta(sa) + "(/.+)?$")
+		if err != nil {
+			return nil, fmt.Errorf("invalid service account %q", v)
+		}
 		return regexPred(spiffeOf, re), nil
 	}
 }
@@ -232,7 +235,10 @@ func trustDomainPred(v string) (pred, error) {
 		return func(r *Request) bool { return strings.HasPrefix(r.SourcePrincipal, v+"/") }, nil
 	}
 	before, after, _ := strings.Cut(v, "*")
-	re := regexp.MustCompile("^" + regexp.QuoteMeta(before) + "[^/]*" + regexp.QuoteMeta(after) + "/.*$")
+	re, err := regexp.Compile("^" + regexp.QuoteMeta(before) + "[^/]*" + regexp.QuoteMeta(after) + "/.*$")
+	if err != nil {
+		return nil, fmt.Errorf("invalid trust domain %q", v)
+	}
 	return regexPred(func(r *Request) string { return r.SourcePrincipal }, re), nil
 }
 

@@ -106,7 +106,7 @@ func addrString(a netip.Addr) string {
 func RequestFor(r *http.Request, info *proxy.RequestInfo) Request {
 	req := Request{Method: r.Method, Host: r.Host, Headers: r.Header}
 	if r.URL != nil {
-		req.Path = NormalizePath(r.URL.EscapedPath())
+		req.Path = NormalizePath(r.URL.Path)
 	}
 	req.SourceIP = hostAddr(r.RemoteAddr)
 	req.RemoteIP = remoteIP(r.Header.Values("X-Forwarded-For"), req.SourceIP)
@@ -162,33 +162,16 @@ func remoteIP(xff []string, peer netip.Addr) netip.Addr {
 	return peer
 }
 
-// NormalizePath is Envoy's normalize_path as Istio's default (BASE)
-// uses it: percent-encoded unreserved characters are decoded, other
-// escapes upper-cased, and "." and ".." segments resolved. The query
-// is not part of p.
+// NormalizePath is the path policies match: the decoded path (as the
+// proxy forwards it) with "." and ".." segments resolved, as Envoy's
+// normalize_path (Istio's default) does. Matching the decoded path
+// means "/admin%2Fx" and "/%61dmin" cannot dodge a rule on "/admin/*":
+// the workload receives "/admin/x" and "/admin".
 func NormalizePath(p string) string {
-	if p == "" {
-		return "/"
+	if p == "" || p[0] != '/' {
+		p = "/" + p
 	}
-	var b strings.Builder
-	b.Grow(len(p))
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
-			d := unhex(p[i+1])<<4 | unhex(p[i+2])
-			if isUnreserved(d) {
-				b.WriteByte(d)
-			} else {
-				b.WriteByte('%')
-				b.WriteByte(upper(p[i+1]))
-				b.WriteByte(upper(p[i+2]))
-			}
-			i += 2
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return resolveDots(b.String())
+	return resolveDots(p)
 }
 
 // resolveDots removes "." and ".." segments (RFC 3986 5.2.4).
@@ -222,30 +205,4 @@ func resolveDots(p string) string {
 		res += "/"
 	}
 	return res
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
-}
-
-func upper(c byte) byte {
-	if 'a' <= c && c <= 'f' {
-		return c - 'a' + 'A'
-	}
-	return c
-}
-
-func isUnreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
 }
