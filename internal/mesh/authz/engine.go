@@ -77,13 +77,24 @@ type Decision struct {
 	// is empty when no policy applied or no ALLOW policy matched.
 	Policy string
 	Rule   int
-	// Reason says why, for logs ("denied by DENY policy ns/name rule 0",
-	// "no ALLOW policy matched", ...).
-	Reason string
 	// Audited lists "ns/name rule N" of the AUDIT rules that matched;
 	// DryRun lists what dry-run policies would have decided.
 	Audited []string
 	DryRun  []string
+}
+
+// Reason says why, for logs ("denied by DENY policy ns/name rule 0",
+// "no ALLOW policy matched", ...).
+func (d Decision) Reason() string {
+	switch {
+	case !d.Allowed && d.Policy != "":
+		return fmt.Sprintf("denied by DENY policy %s rule %d", d.Policy, d.Rule)
+	case !d.Allowed:
+		return "no ALLOW policy matched"
+	case d.Policy != "":
+		return fmt.Sprintf("allowed by ALLOW policy %s rule %d", d.Policy, d.Rule)
+	}
+	return "no ALLOW policy applies"
 }
 
 // Engine enforces one Config. It is immutable; a new Config makes a new
@@ -164,6 +175,7 @@ func New(cfg Config, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("component", "authz")
 	e := &Engine{cfg: cfg, log: log}
 	for i := range cfg.Policies {
 		p, err := compilePolicy(&cfg.Policies[i])
@@ -387,23 +399,19 @@ func (e *Engine) Check(r *Request) Decision {
 	for _, p := range e.deny {
 		if i := p.matches(r); i >= 0 {
 			d.Policy, d.Rule = p.ref, i
-			d.Reason = fmt.Sprintf("denied by DENY policy %s rule %d", p.ref, i)
 			return d
 		}
 	}
 	if len(e.allow) == 0 {
 		d.Allowed = true
-		d.Reason = "no ALLOW policy"
 		return d
 	}
 	for _, p := range e.allow {
 		if i := p.matches(r); i >= 0 {
 			d.Allowed = true
 			d.Policy, d.Rule = p.ref, i
-			d.Reason = fmt.Sprintf("allowed by ALLOW policy %s rule %d", p.ref, i)
 			return d
 		}
 	}
-	d.Reason = "no ALLOW policy matched"
 	return d
 }

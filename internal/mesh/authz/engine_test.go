@@ -229,7 +229,7 @@ func TestCheck(t *testing.T) {
 				d := e.Check(p.r)
 				if d.Allowed != p.allow {
 					t.Errorf("probe %d (%s %s principal=%q ip=%s): allowed=%v, want %v (%s)",
-						i, p.r.Method, p.r.Path, p.r.SourcePrincipal, p.r.SourceIP, d.Allowed, p.allow, d.Reason)
+						i, p.r.Method, p.r.Path, p.r.SourcePrincipal, p.r.SourceIP, d.Allowed, p.allow, d.Reason())
 				}
 			}
 		})
@@ -250,7 +250,7 @@ func TestCheckReportsDecider(t *testing.T) {
 		t.Errorf("POST: %+v", d)
 	}
 	d = e.Check(req("HEAD", "/"))
-	if d.Allowed || d.Policy != "" || d.Reason != "no ALLOW policy matched" {
+	if d.Allowed || d.Policy != "" || d.Reason() != "no ALLOW policy matched" {
 		t.Errorf("HEAD: %+v", d)
 	}
 	d = e.Check(req("GET", "/"))

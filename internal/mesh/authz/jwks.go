@@ -43,11 +43,22 @@ type keySource struct {
 	lastErr error
 }
 
+// remoteKeys holds the process's remote key sets by URI, so that the
+// Engine of a new Config (the sidecar gets one whenever its document
+// changes) keeps the keys the previous one fetched.
+var remoteKeys sync.Map // string → *keySource
+
+// newRemoteKeys returns the key source of uri, shared process-wide. No
+// I/O: keys are fetched when a token first needs them.
 func newRemoteKeys(uri string, log *slog.Logger) *keySource {
+	if ks, ok := remoteKeys.Load(uri); ok {
+		return ks.(*keySource)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &keySource{uri: uri, client: &http.Client{Timeout: jwksTimeout}, log: log}
+	ks, _ := remoteKeys.LoadOrStore(uri, &keySource{uri: uri, client: &http.Client{Timeout: jwksTimeout}, log: log})
+	return ks.(*keySource)
 }
 
 // get returns the keys; refresh asks for a fetch (a token names a key

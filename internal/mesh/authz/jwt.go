@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -106,8 +108,54 @@ type jwtRule struct {
 	keys *keySource
 }
 
+// verifiedCache remembers tokens that verified (Envoy's jwt_cache): a
+// client sends the same token on every request, and an RSA check costs
+// far more than the rest of the request's policy work. Time bounds are
+// checked again on every use.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[string]*cachedToken
+}
+
+// maxCachedTokens bounds verifiedCache; when full it starts over.
+const maxCachedTokens = 512
+
+type cachedToken struct {
+	claims   *Claims
+	rule     *jwtRule
+	payload  string
+	exp, nbf time.Time // zero when absent
+}
+
+func (c *verifiedCache) get(raw string) *cachedToken {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[raw]
+}
+
+func (c *verifiedCache) put(raw string, t *cachedToken) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedTokens {
+		c.m = make(map[string]*cachedToken)
+	}
+	c.m[raw] = t
+}
+
+// checkTimes applies exp and nbf (with Envoy's clock skew).
+func checkTimes(now, exp, nbf time.Time) *AuthError {
+	if !exp.IsZero() && now.After(exp.Add(clockSkew)) {
+		return &AuthError{Message: msgExpired}
+	}
+	if !nbf.IsZero() && now.Add(clockSkew).Before(nbf) {
+		return &AuthError{Message: msgNotYetValid}
+	}
+	return nil
+}
+
 // authenticator validates a request's tokens against the jwtRules.
 type authenticator struct {
+	cache verifiedCache
 	rules []*jwtRule
 	// locs are the distinct locations, each with the rules that use it.
 	locs []locRules
@@ -269,6 +317,12 @@ func (a *authenticator) verify(ctx context.Context, raw string, rules []*jwtRule
 	if strings.Count(raw, ".") != 2 {
 		return nil, nil, "", &AuthError{Message: msgMalformed}
 	}
+	if ct := a.cache.get(raw); ct != nil && slices.Contains(rules, ct.rule) {
+		if err := checkTimes(a.now(), ct.exp, ct.nbf); err != nil {
+			return nil, nil, "", err
+		}
+		return ct.claims, ct.rule, ct.payload, nil
+	}
 	tok, err := josejwt.ParseSigned(raw, signatureAlgorithms)
 	if err != nil {
 		return nil, nil, "", &AuthError{Message: msgVerifyFails, Err: err}
@@ -318,12 +372,15 @@ func (a *authenticator) verify(ctx context.Context, raw string, rules []*jwtRule
 	if !verified {
 		return nil, nil, "", &AuthError{Message: msgVerifyFails, Err: errors.New("no key verifies the signature")}
 	}
-	now := a.now()
-	if std.Expiry != nil && now.After(std.Expiry.Time().Add(clockSkew)) {
-		return nil, nil, "", &AuthError{Message: msgExpired}
+	var exp, nbf time.Time
+	if std.Expiry != nil {
+		exp = std.Expiry.Time()
 	}
-	if std.NotBefore != nil && now.Add(clockSkew).Before(std.NotBefore.Time()) {
-		return nil, nil, "", &AuthError{Message: msgNotYetValid}
+	if std.NotBefore != nil {
+		nbf = std.NotBefore.Time()
+	}
+	if err := checkTimes(a.now(), exp, nbf); err != nil {
+		return nil, nil, "", err
 	}
 	if len(rule.Audiences) > 0 {
 		ok := false
@@ -343,5 +400,6 @@ func (a *authenticator) verify(ctx context.Context, raw string, rules []*jwtRule
 		c.Presenter = azp
 	}
 	payload := raw[strings.IndexByte(raw, '.')+1 : strings.LastIndexByte(raw, '.')]
+	a.cache.put(raw, &cachedToken{claims: c, rule: rule, payload: payload, exp: exp, nbf: nbf})
 	return c, rule, payload, nil
 }

@@ -276,3 +276,41 @@ func TestRemoteJWKSUnreachable(t *testing.T) {
 		t.Fatalf("err = %v, want %q", aerr, msgJWKSFetchFailed)
 	}
 }
+
+func TestRemoteJWKSSharedAcrossEngines(t *testing.T) {
+	k := newRSAKey(t, "k")
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		_, _ = w.Write([]byte(jwks(t, k)))
+	}))
+	t.Cleanup(srv.Close)
+	for range 3 {
+		e, err := New(Config{JWT: []JWTRule{{Issuer: testIssuer, JWKSURI: srv.URL}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, aerr := e.jwt.authenticate(context.Background(), bearer(token(t, k, stdClaims()))); aerr != nil {
+			t.Fatal(aerr)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("fetches = %d, want 1: a new Engine keeps the fetched keys", n)
+	}
+}
+
+func TestCachedTokenStillExpires(t *testing.T) {
+	k := newRSAKey(t, "k")
+	a, err := newAuthenticator([]JWTRule{{Issuer: testIssuer, JWKS: jwks(t, k), ForwardOriginalToken: true}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := token(t, k, stdClaims(set("exp", time.Now().Add(time.Minute).Unix())))
+	if _, aerr := a.authenticate(context.Background(), bearer(tok)); aerr != nil {
+		t.Fatal(aerr)
+	}
+	a.now = func() time.Time { return time.Now().Add(time.Hour) }
+	if _, aerr := a.authenticate(context.Background(), bearer(tok)); aerr == nil || aerr.Message != msgExpired {
+		t.Fatalf("cached token an hour later: %v, want %q", aerr, msgExpired)
+	}
+}

@@ -193,8 +193,17 @@ func spiffeOf(r *Request) string {
 }
 
 // namespacePred matches the namespace in the peer's identity, as Istio:
-// ".*/ns/NS/.*" with "*" in NS standing for anything.
+// ".*/ns/NS/.*" on the SPIFFE ID, with "*" in NS standing for anything.
 func namespacePred(v string) (pred, error) {
+	if !strings.Contains(v, "*") {
+		// The common case without a regexp: "/ns/NS/" anywhere in
+		// "spiffe://" + principal.
+		mid, start := "/ns/"+v+"/", "ns/"+v+"/"
+		return func(r *Request) bool {
+			p := r.SourcePrincipal
+			return p != "" && (strings.Contains(p, mid) || strings.HasPrefix(p, start))
+		}, nil
+	}
 	parts := strings.Split(v, "*")
 	for i := range parts {
 		parts[i] = regexp.QuoteMeta(parts[i])

@@ -59,7 +59,7 @@ func Middleware(current func() *Engine) proxy.Middleware {
 			}
 			if !d.Allowed {
 				info.Flags |= proxy.FlagUnauthorized
-				attrs := []any{"reason", d.Reason, "method", req.Method, "host", req.Host, "path", req.Path,
+				attrs := []any{"reason", d.Reason(), "method", req.Method, "host", req.Host, "path", req.Path,
 					"sourcePrincipal", req.SourcePrincipal, "sourceIP", addrString(req.SourceIP),
 					"destinationPort", req.DestinationPort, "requestID", info.RequestID}
 				if d.Policy != "" {
