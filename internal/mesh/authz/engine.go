@@ -201,6 +201,11 @@ func New(cfg Config, log *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
+// empty reports whether the engine has nothing to enforce.
+func (e *Engine) empty() bool {
+	return len(e.deny)+len(e.allow)+len(e.audit)+len(e.dryRun) == 0 && len(e.jwt.rules) == 0
+}
+
 // Config is the configuration the engine enforces.
 func (e *Engine) Config() Config { return e.cfg }
 

@@ -31,7 +31,7 @@ func Middleware(current func() *Engine) proxy.Middleware {
 				return
 			}
 			e := current()
-			if e == nil {
+			if e == nil || e.empty() {
 				next.ServeHTTP(w, r)
 				return
 			}
