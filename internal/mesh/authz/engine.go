@@ -241,9 +241,10 @@ func ValidateRule(r Rule, ns string) error {
 	return err
 }
 
-// ValidateCondition reports whether New can enforce c.
-func ValidateCondition(c Condition) error {
-	_, err := compileCondition(c)
+// ValidateCondition reports whether New can enforce c in a policy of
+// namespace ns.
+func ValidateCondition(c Condition, ns string) error {
+	_, err := compileCondition(c, ns)
 	return err
 }
 
@@ -264,7 +265,7 @@ func compileRule(r *Rule, ns string) (*rule, error) {
 		out.to = append(out.to, fs)
 	}
 	for _, c := range r.When {
-		f, err := compileCondition(c)
+		f, err := compileCondition(c, ns)
 		if err != nil {
 			return nil, err
 		}
@@ -313,8 +314,8 @@ func compileOperation(o *Operation) (*fieldSet, error) {
 	})
 }
 
-func compileCondition(c Condition) (*field, error) {
-	mk, err := conditionPred(c.Key)
+func compileCondition(c Condition, ns string) (*field, error) {
+	mk, err := conditionPred(c.Key, ns)
 	if err != nil {
 		return nil, fmt.Errorf("when %q: %w", c.Key, err)
 	}
@@ -328,7 +329,7 @@ func compileCondition(c Condition) (*field, error) {
 	return f, nil
 }
 
-func conditionPred(key string) (predFor, error) {
+func conditionPred(key, ns string) (predFor, error) {
 	switch key {
 	case "source.ip":
 		return ipPred(func(r *Request) netip.Addr { return r.SourceIP }), nil
@@ -345,7 +346,7 @@ func conditionPred(key string) (predFor, error) {
 	case "source.trustDomain":
 		return trustDomainPred, nil
 	case "source.serviceAccount":
-		return serviceAccountPred(""), nil
+		return serviceAccountPred(ns), nil
 	case "connection.sni":
 		return stringPred(func(r *Request) string { return r.SNI }, false), nil
 	case "request.auth.principal":

@@ -178,7 +178,9 @@ func TestCheck(t *testing.T) {
 			Condition{Key: "source.namespace", Values: []string{"foo"}},
 			Condition{Key: "source.principal", NotValues: []string{"*/sa/blocked"}},
 			Condition{Key: "destination.port", Values: []string{"8000", "8080"}},
+			Condition{Key: "source.serviceAccount", NotValues: []string{"evil", "bar/evil"}},
 		)})}, []probe{
+			{req("GET", "/", principal("cluster.local/ns/foo/sa/evil")), false},
 			{req("GET", "/", principal(sleepSA)), true},
 			{req("GET", "/", principal("cluster.local/ns/foo/sa/blocked")), false},
 			{req("GET", "/", principal(sleepSA), port(9090)), false},

@@ -251,6 +251,18 @@ func (a *authenticator) authenticate(ctx context.Context, r *http.Request) (*Cla
 	if a == nil || len(a.rules) == 0 {
 		return nil, nil
 	}
+	// Output headers only ever come from a verified token: a client's
+	// own are removed first (Envoy sanitises them too).
+	for _, rule := range a.rules {
+		if rule.OutputPayloadToHeader != "" {
+			r.Header.Del(rule.OutputPayloadToHeader)
+		}
+		for _, ch := range rule.OutputClaimToHeaders {
+			if ch.Header != "" {
+				r.Header.Del(ch.Header)
+			}
+		}
+	}
 	type verifiedToken struct {
 		claims  *Claims
 		rule    *jwtRule

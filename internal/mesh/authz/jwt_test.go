@@ -314,3 +314,21 @@ func TestCachedTokenStillExpires(t *testing.T) {
 		t.Fatalf("cached token an hour later: %v, want %q", aerr, msgExpired)
 	}
 }
+
+func TestClientCannotForgeOutputHeaders(t *testing.T) {
+	k := newRSAKey(t, "k")
+	a, err := newAuthenticator([]JWTRule{{Issuer: testIssuer, JWKS: jwks(t, k), OutputPayloadToHeader: "x-jwt-payload",
+		OutputClaimToHeaders: []ClaimToHeader{{Header: "x-user", Claim: "sub"}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-Jwt-Payload", base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin"}`)))
+	r.Header.Set("X-User", "admin")
+	if c, aerr := a.authenticate(context.Background(), r); c != nil || aerr != nil {
+		t.Fatalf("no token: %v %v", c, aerr)
+	}
+	if r.Header.Get("X-Jwt-Payload") != "" || r.Header.Get("X-User") != "" {
+		t.Errorf("forged output headers kept: %v", r.Header)
+	}
+}

@@ -149,7 +149,7 @@ func translatePolicy(ap *securityv1.AuthorizationPolicy) (authz.Policy, []error)
 		// A DENY rule fails closed: drop what cannot be checked.
 		var when []authz.Condition
 		for _, c := range rule.When {
-			if authz.ValidateCondition(c) == nil {
+			if authz.ValidateCondition(c, ap.Namespace) == nil {
 				when = append(when, c)
 			}
 		}
