@@ -113,6 +113,9 @@ type policy struct {
 	ref    string // namespace/name
 	action Action
 	rules  []*rule
+	// tcpRules are rules as they apply to TCP connections (nil where a
+	// rule does not apply).
+	tcpRules []*rule
 }
 
 type rule struct {
@@ -159,9 +162,13 @@ func anyMatch(sets []*fieldSet, r *Request) bool {
 }
 
 // matches returns the index of the first rule that matches, or -1.
-func (p *policy) matches(r *Request) int {
-	for i, ru := range p.rules {
-		if ru.match(r) {
+func (p *policy) matches(r *Request, tcp bool) int {
+	rules := p.rules
+	if tcp {
+		rules = p.tcpRules
+	}
+	for i, ru := range rules {
+		if ru != nil && ru.match(r) {
 			return i
 		}
 	}
@@ -230,6 +237,13 @@ func compilePolicy(p *Policy) (*policy, error) {
 			return nil, fmt.Errorf("policy %s rule %d: %w: %w", ref, i, errdefs.ErrInvalid, err)
 		}
 		out.rules = append(out.rules, r)
+		var tr *rule
+		if t, ok := tcpRule(p.Rules[i], out.action); ok {
+			if tr, err = compileRule(&t, p.Namespace); err != nil {
+				return nil, fmt.Errorf("policy %s rule %d: %w: %w", ref, i, errdefs.ErrInvalid, err)
+			}
+		}
+		out.tcpRules = append(out.tcpRules, tr)
 	}
 	return out, nil
 }
@@ -388,22 +402,24 @@ func conditionPred(key, ns string) (predFor, error) {
 // Check decides r by Istio's order: DENY policies (any match denies),
 // then ALLOW policies (when there are any, one must match), AUDIT and
 // dry-run policies only reported.
-func (e *Engine) Check(r *Request) Decision {
+func (e *Engine) Check(r *Request) Decision { return e.check(r, false) }
+
+func (e *Engine) check(r *Request, tcp bool) Decision {
 	var d Decision
 	for _, p := range e.audit {
-		if i := p.matches(r); i >= 0 {
+		if i := p.matches(r, tcp); i >= 0 {
 			d.Audited = append(d.Audited, p.ref+" rule "+strconv.Itoa(i))
 		}
 	}
 	for _, p := range e.dryRun {
-		if i := p.matches(r); i >= 0 {
+		if i := p.matches(r, tcp); i >= 0 {
 			d.DryRun = append(d.DryRun, fmt.Sprintf("%s %s policy %s rule %d", "would match", p.action, p.ref, i))
 		} else if p.action == Allow {
 			d.DryRun = append(d.DryRun, fmt.Sprintf("would not match ALLOW policy %s", p.ref))
 		}
 	}
 	for _, p := range e.deny {
-		if i := p.matches(r); i >= 0 {
+		if i := p.matches(r, tcp); i >= 0 {
 			d.Policy, d.Rule = p.ref, i
 			return d
 		}
@@ -413,7 +429,7 @@ func (e *Engine) Check(r *Request) Decision {
 		return d
 	}
 	for _, p := range e.allow {
-		if i := p.matches(r); i >= 0 {
+		if i := p.matches(r, tcp); i >= 0 {
 			d.Allowed = true
 			d.Policy, d.Rule = p.ref, i
 			return d

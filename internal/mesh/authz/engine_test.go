@@ -341,3 +341,42 @@ func TestRemoteIP(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckConn(t *testing.T) {
+	conn := func(mods ...func(*Request)) *Request { return req("", "", mods...) }
+	tests := []struct {
+		name     string
+		policies []Policy
+		r        *Request
+		allow    bool
+	}{
+		{"ALLOW rule with HTTP-only fields is left out", []Policy{allowPolicy(Rule{
+			From: srcs(Source{Principals: []string{sleepSA}}), To: ops(Operation{Methods: []string{"GET"}})})},
+			conn(principal(sleepSA)), false},
+		{"ALLOW rule with TCP fields applies", []Policy{allowPolicy(Rule{
+			From: srcs(Source{Principals: []string{sleepSA}}), To: ops(Operation{Ports: []string{"8000"}})})},
+			conn(principal(sleepSA)), true},
+		{"DENY rule loses HTTP-only fields: denies more", []Policy{denyPolicy(Rule{
+			From: srcs(Source{Namespaces: []string{"foo"}}), To: ops(Operation{Paths: []string{"/admin"}})})},
+			conn(principal(sleepSA)), false},
+		{"DENY on requestPrincipals only denies every connection", []Policy{denyPolicy(Rule{
+			From: srcs(Source{NotRequestPrincipals: []string{"*"}})})}, conn(), false},
+		{"DENY by header condition becomes unconditional", []Policy{denyPolicy(Rule{
+			To:   ops(Operation{Ports: []string{"8000"}}),
+			When: conds(Condition{Key: "request.headers[x]", Values: []string{"y"}})})}, conn(), false},
+		{"DENY on another port", []Policy{denyPolicy(Rule{To: ops(Operation{Ports: []string{"9000"}})})}, conn(), true},
+		{"HTTP attributes of the request are ignored", []Policy{allowPolicy(Rule{To: ops(Operation{Methods: []string{"GET"}})})},
+			req("GET", "/"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := New(Config{Policies: tt.policies}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := e.CheckConn(tt.r); d.Allowed != tt.allow {
+				t.Errorf("allowed = %v, want %v (%s)", d.Allowed, tt.allow, d.Reason())
+			}
+		})
+	}
+}

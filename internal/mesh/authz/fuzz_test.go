@@ -56,6 +56,7 @@ func FuzzCheck(f *testing.F) {
 				continue
 			}
 			_ = e.Check(r)
+			_ = e.CheckConn(r)
 		}
 		for _, rule := range pols[2].Rules {
 			e, err := New(Config{Policies: []Policy{{Name: "one", Rules: []Rule{rule}}}}, nil)
@@ -63,6 +64,7 @@ func FuzzCheck(f *testing.F) {
 				continue
 			}
 			_ = e.Check(r)
+			_ = e.CheckConn(r)
 		}
 	})
 }
