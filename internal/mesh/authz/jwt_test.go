@@ -332,3 +332,39 @@ func TestClientCannotForgeOutputHeaders(t *testing.T) {
 		t.Errorf("forged output headers kept: %v", r.Header)
 	}
 }
+
+func TestAuthenticateConcurrently(t *testing.T) {
+	k := newECKey(t, "k")
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		time.Sleep(20 * time.Millisecond) // requests pile up behind the first fetch
+		_, _ = w.Write([]byte(jwks(t, k)))
+	}))
+	t.Cleanup(srv.Close)
+	e, err := New(Config{JWT: []JWTRule{{Issuer: testIssuer, JWKSURI: srv.URL}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := []string{token(t, k, stdClaims()), token(t, k, stdClaims(set("sub", "user-2")))}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 20 {
+				if _, aerr := e.jwt.authenticate(context.Background(), bearer(toks[(g+i)%2])); aerr != nil {
+					errs <- aerr
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("fetches = %d, want 1", n)
+	}
+}
