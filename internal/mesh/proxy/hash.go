@@ -132,13 +132,20 @@ type ring struct {
 	eps    []*endpoint // eps[i] owns hashes[i]
 }
 
-// newRing places ceil(size/n) points per endpoint, each the hash of
-// "address_i" (as Envoy's ring hash).
+// newRing places at least size points on the ring, each the hash of
+// "address_i" (as Envoy's ring hash). Every endpoint gets ceil(size/n)
+// points rounded up to a power of two, so that an endpoint joining or
+// leaving seldom changes the others' points: their keys stay where they
+// were.
 func newRing(eps []*endpoint, size int) *ring {
 	if len(eps) == 0 {
 		return &ring{}
 	}
-	per := (size + len(eps) - 1) / len(eps)
+	per := 1
+	for per*len(eps) < size {
+		per *= 2
+	}
+	per = max(1, min(per, maxRingSize/len(eps)))
 	type point struct {
 		h  uint64
 		ep *endpoint
