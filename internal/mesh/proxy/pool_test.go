@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,20 +30,31 @@ func (l *flagLog) all() []string {
 	return append([]string(nil), l.lines...)
 }
 
-// connCounter is a backend that counts the connections it accepted.
-func connCounter(t *testing.T, delay time.Duration) (*backend, *atomic.Int32) {
-	var conns atomic.Int32
-	b := newBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+// connCounter is a backend that counts the connections it accepted and
+// its requests.
+type connCounter struct {
+	srv         *httptest.Server
+	conns, hits atomic.Int32
+}
+
+func newConnCounter(t *testing.T, delay time.Duration) *connCounter {
+	c := &connCounter{}
+	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.hits.Add(1)
 		time.Sleep(delay)
 		_, _ = w.Write([]byte("ok"))
-	})
-	b.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+	}))
+	c.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
-			conns.Add(1)
+			c.conns.Add(1)
 		}
 	}
-	return b, &conns
+	c.srv.Start()
+	t.Cleanup(c.srv.Close)
+	return c
 }
+
+func (c *connCounter) addr() string { return strings.TrimPrefix(c.srv.URL, "http://") }
 
 // concurrently sends n GETs at once and returns their statuses and
 // bodies.
@@ -144,7 +156,7 @@ func TestMaxRequestsPerConnection(t *testing.T) {
 		{"one per connection, with a body", 1, true, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bk, conns := connCounter(t, 0)
+			bk := newConnCounter(t, 0)
 			_, base := start(t, simple([]Route{{Clusters: to("c")}}, Cluster{Name: "c",
 				Pool: &ConnectionPool{MaxRequestsPerConnection: tc.perConn}, Endpoints: eps(bk.addr())}))
 			for range 6 {
@@ -156,7 +168,7 @@ func TestMaxRequestsPerConnection(t *testing.T) {
 					t.Fatalf("status %d", code)
 				}
 			}
-			if got := conns.Load(); got != tc.want {
+			if got := bk.conns.Load(); got != tc.want {
 				t.Errorf("backend accepted %d connections for 6 requests, want %d", got, tc.want)
 			}
 		})
@@ -164,7 +176,7 @@ func TestMaxRequestsPerConnection(t *testing.T) {
 }
 
 func TestOverflowIsNotRetried(t *testing.T) {
-	bk, _ := connCounter(t, 200*time.Millisecond)
+	bk := newConnCounter(t, 200*time.Millisecond)
 	log := &flagLog{}
 	_, base := start(t, simple([]Route{{Clusters: to("c"), Retry: &RetryPolicy{Attempts: 3, On: []RetryOn{Retry5xx}}}},
 		Cluster{Name: "c", Pool: &ConnectionPool{MaxConnections: 1, MaxPendingRequests: 1}, Endpoints: eps(bk.addr())}),
@@ -179,8 +191,7 @@ func TestOverflowIsNotRetried(t *testing.T) {
 	if over == 0 {
 		t.Fatalf("no overflow: %v", codes)
 	}
-	_, hits := bk.seen()
-	if hits+over != 4 {
+	if hits := int(bk.hits.Load()); hits+over != 4 {
 		t.Errorf("backend saw %d requests, %d overflowed: overflowed requests were retried?", hits, over)
 	}
 }
