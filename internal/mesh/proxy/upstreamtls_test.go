@@ -98,9 +98,12 @@ func newTLSBackend(t *testing.T, ca *testCA, spiffe string, dns ...string) *tlsB
 		if len(r.TLS.PeerCertificates) > 0 && len(r.TLS.PeerCertificates[0].URIs) > 0 {
 			id = r.TLS.PeerCertificates[0].URIs[0].String()
 		}
+		w.Header().Set("X-Proto", r.Proto)
 		_, _ = io.WriteString(w, id)
 	}))
+	b.srv.EnableHTTP2 = true
 	b.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven,
+		NextProtos: []string{"h2", "http/1.1"},
 		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 			b.mu.Lock()
 			b.alpn = append(b.alpn, slices.Clone(h.SupportedProtos))
@@ -223,5 +226,22 @@ func TestUpstreamIdentityRotation(t *testing.T) {
 	}
 	if _, _, body := get(t, nil, "GET", base+"/", nil, ""); body != "spiffe://cluster.local/ns/default/sa/new" {
 		t.Fatalf("after rotation: %q", body)
+	}
+}
+
+// ISTIO_MUTUAL to an h2c cluster speaks HTTP/2 inside the mTLS
+// connection, offering the mesh ALPN and "h2".
+func TestUpstreamMutualHTTP2(t *testing.T) {
+	mesh := newTestCA(t, "mesh")
+	srv := newTLSBackend(t, mesh, "spiffe://cluster.local/ns/default/sa/server")
+	cfg := simple([]Route{{Clusters: to("c")}}, Cluster{Name: "c", Protocol: ProtocolH2C,
+		TLS: &UpstreamTLS{Mode: TLSIstioMutual}, Endpoints: eps(srv.addr())})
+	cfg.Identity = mesh.identity(t, "spiffe://cluster.local/ns/default/sa/client")
+	_, base := start(t, cfg)
+	if code, hdr, body := get(t, nil, "GET", base+"/", nil, ""); code != 200 || hdr.Get("X-Proto") != "HTTP/2.0" {
+		t.Fatalf("got %d %q over %q", code, body, hdr.Get("X-Proto"))
+	}
+	if alpn, _ := srv.lastHello(); !slices.Equal(alpn, []string{MeshALPN, "h2"}) {
+		t.Errorf("ALPN offered %q", alpn)
 	}
 }
