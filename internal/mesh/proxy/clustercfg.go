@@ -134,13 +134,20 @@ func (c *cluster) metadata() map[string]string {
 	return nil
 }
 
-// evictIdle closes one idle connection of the cluster (to free a
-// connection slot for a request waiting for one).
+// evictIdle closes an idle connection of the cluster to free a
+// connection slot for a request waiting for one: the oldest of an
+// endpoint's h1 pool (true), or else every idle connection the
+// endpoints' http.Transports keep (false: whether there were any is
+// unknown; closing one wakes the waiters).
 func (c *cluster) evictIdle() bool {
-	for _, e := range c.endpoints() {
+	eps := c.endpoints()
+	for _, e := range eps {
 		if e.h1 != nil && e.h1.closeOldest() {
 			return true
 		}
+	}
+	for _, e := range eps {
+		e.tr.CloseIdleConnections()
 	}
 	return false
 }

@@ -195,3 +195,29 @@ func TestOverflowIsNotRetried(t *testing.T) {
 		t.Errorf("backend saw %d requests, %d overflowed: overflowed requests were retried?", hits, over)
 	}
 }
+
+// With one connection allowed, a keep-alive connection idle in one pool
+// (http.Transport's, after a request with a body) is given up for a
+// request that needs a connection elsewhere (the h1 client's), and the
+// other way round, rather than making it wait for the idle timeout.
+func TestConnectionLimitEvictsIdle(t *testing.T) {
+	a, b := newConnCounter(t, 0), newConnCounter(t, 0)
+	_, base := start(t, simple([]Route{{Clusters: to("c")}}, Cluster{Name: "c", LB: LBRoundRobin,
+		Pool: &ConnectionPool{MaxConnections: 1}, Endpoints: eps(a.addr(), b.addr())}))
+	for i := range 6 {
+		method, body := "GET", ""
+		if i%3 == 1 {
+			method, body = "POST", "x"
+		}
+		done := make(chan int, 1)
+		go func() { code, _, _ := get(t, nil, method, base+"/", nil, body); done <- code }()
+		select {
+		case code := <-done:
+			if code != 200 {
+				t.Fatalf("request %d: status %d", i, code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("request %d (%s) waits for a connection held idle", i, method)
+		}
+	}
+}
