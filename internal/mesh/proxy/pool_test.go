@@ -221,3 +221,31 @@ func TestConnectionLimitEvictsIdle(t *testing.T) {
 		}
 	}
 }
+
+func TestBreakerCounters(t *testing.T) {
+	b := newBreaker(&ConnectionPool{MaxRequests: 2, MaxRetries: 1})
+	if !b.enter(false) || !b.retryAllowed() || !b.enter(true) {
+		t.Fatal("first try and first retry refused")
+	}
+	if b.retryAllowed() {
+		t.Error("a second retry allowed while one is in flight (max 1)")
+	}
+	if b.enter(false) {
+		t.Error("a third request admitted (max 2)")
+	}
+	b.leave(true)
+	if !b.retryAllowed() || !b.enter(false) {
+		t.Error("limits not freed on leave")
+	}
+	if st := b.status(); st.Requests != 2 || st.Retries != 0 {
+		t.Errorf("status %+v", st)
+	}
+	if newBreaker(&ConnectionPool{IdleTimeout: time.Second, MaxRequestsPerConnection: 1}) != nil {
+		t.Error("a breaker without limits")
+	}
+	var none *breaker
+	if !none.enter(true) || !none.retryAllowed() || none.limitsConns() || none.status() != nil {
+		t.Error("nil breaker limits")
+	}
+	none.leave(true)
+}
