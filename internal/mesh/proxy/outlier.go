@@ -21,16 +21,23 @@ import (
 // unless fewer than MinHealthPercent of the endpoints are healthy (panic:
 // all are used).
 
-// Outlier detection defaults (Istio's and Envoy's).
+// Outlier detection defaults (Istio's and Envoy's), for fields left 0. A
+// threshold left 0 is off (Istio leaves Envoy's consecutive_5xx at 5 when
+// consecutive5xxErrors is unset: the translator says 5).
 const (
 	DefaultOutlierInterval    = 10 * time.Second
 	DefaultBaseEjectionTime   = 30 * time.Second
 	DefaultMaxEjectionPercent = 10
-	maxEjectionTime           = 300 * time.Second
-	outlierCodeLocalFailure   = 503 // connect failures and resets count as this
-	outlierCodeLocalTimeout   = 504 // per-try timeouts
-	outlierCodeNone           = 0   // nothing to charge (the client went away)
-	outlierCodeOverflow       = -1  // refused locally: not the endpoint's fault
+	maxEjectionTime           = 300 * time.Second // Envoy's max_ejection_time
+)
+
+// What a try's failure is charged as (Envoy without
+// split_external_local_origin_errors maps local failures to codes).
+const (
+	outlierCodeLocalFailure = 503 // connect failures and resets
+	outlierCodeLocalTimeout = 504 // timeouts
+	outlierCodeNone         = 0   // nothing to charge (the client went away)
+	outlierCodeOverflow     = -1  // refused locally: not the endpoint's fault
 )
 
 // outlier is a cluster's detector; nil when the cluster has none.
