@@ -15,9 +15,10 @@ import (
 // Outlier, TLS, Metadata, TCP) into the cluster's settings and live
 // state.
 
-// trafficPolicy validates in's mesh fields into set (f names the cluster
-// in errors) and returns the compiled TLS (nil: plaintext).
-func (c *compiler) trafficPolicy(f string, in *Cluster, set *clusterSettings) {
+// trafficPolicy validates in's mesh fields into set; errors name the
+// cluster and the field (clusters["reviews"].pool.maxConnections).
+func (c *compiler) trafficPolicy(in *Cluster, set *clusterSettings) {
+	f := fmt.Sprintf("clusters[%q]", in.Name)
 	set.tcp = in.TCP
 	if in.TCP && in.Protocol != "" && in.Protocol != ProtocolHTTP1 {
 		c.errorf("%s.protocol: a TCP cluster has no HTTP protocol", f)

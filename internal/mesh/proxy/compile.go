@@ -276,7 +276,7 @@ func (c *compiler) cluster(i int, in *Cluster) {
 	if set.idleTimeout == 0 {
 		set.idleTimeout = DefaultIdleTimeout
 	}
-	c.trafficPolicy(f, in, &set)
+	c.trafficPolicy(in, &set)
 	if err := validateEndpoints(in.Endpoints); err != nil {
 		c.errorf("%s.%v", f, err)
 	}
