@@ -53,6 +53,7 @@ type endpoint struct {
 	tr      *http.Transport
 	h1      *h1pool // nil for HTTP/2 clusters
 	outlier epOutlier
+	labels  atomic.Pointer[map[string]string] // Endpoint.Labels (debugging)
 	// dial connects (TCP, then TLS if the cluster originates it);
 	// counted: a connection slot is held (see breaker.connect).
 	dial func(ctx context.Context, counted bool) (net.Conn, error)
@@ -94,6 +95,12 @@ func (c *cluster) setEndpoints(eps []Endpoint) {
 		e := byAddr[ep.Address]
 		if e == nil || e.mesh != ep.Mesh {
 			e = c.newEndpoint(ep)
+		}
+		if ep.Labels != nil {
+			l := ep.Labels
+			e.labels.Store(&l)
+		} else {
+			e.labels.Store(nil)
 		}
 		kept[e] = true
 		next = append(next, e)

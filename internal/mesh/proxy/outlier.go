@@ -236,8 +236,9 @@ func (o *outlier) close() {
 
 // EndpointStatus is one endpoint's health as the proxy sees it.
 type EndpointStatus struct {
-	Address string `json:"address"`
-	Mesh    bool   `json:"mesh,omitempty"`
+	Address string            `json:"address"`
+	Mesh    bool              `json:"mesh,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
 	// Ejected by outlier detection, until EjectedUntil.
 	Ejected      bool      `json:"ejected,omitempty"`
 	EjectedUntil time.Time `json:"ejectedUntil,omitzero"`
@@ -283,6 +284,9 @@ func (c *cluster) status() *ClusterStatus {
 		st := &e.outlier
 		es := EndpointStatus{Address: e.addr, Mesh: e.mesh, ActiveRequests: int(e.active.Load()),
 			Consecutive5xx: int(st.cons5xx.Load()), ConsecutiveGatewayErrors: int(st.consGateway.Load())}
+		if l := e.labels.Load(); l != nil {
+			es.Labels = *l
+		}
 		if o != nil {
 			es.Ejections = st.ejections
 			if st.ejected.Load() {

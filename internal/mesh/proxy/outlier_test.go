@@ -164,9 +164,11 @@ func TestOutlierPanicUsesAll(t *testing.T) {
 func TestOutlierEndToEnd(t *testing.T) {
 	bad := newBackend(t, "bad", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	good := newBackend(t, "good", nil)
+	endpoints := eps(bad.addr(), good.addr())
+	endpoints[0].Labels = map[string]string{"version": "v1"}
 	p, base := start(t, simple([]Route{{Clusters: to("c")}}, Cluster{Name: "c",
 		Outlier:   &OutlierDetection{ConsecutiveGatewayErrors: 2, MaxEjectionPercent: 100, Interval: time.Hour},
-		Endpoints: eps(bad.addr(), good.addr())}))
+		Endpoints: endpoints}))
 	for range 4 {
 		get(t, nil, "GET", base+"/", nil, "")
 	}
@@ -174,7 +176,7 @@ func TestOutlierEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Endpoints[0].Ejected || st.Endpoints[1].Ejected {
+	if !st.Endpoints[0].Ejected || st.Endpoints[1].Ejected || st.Endpoints[0].Labels["version"] != "v1" {
 		t.Fatalf("status %+v", st)
 	}
 	for range 10 {
