@@ -20,6 +20,7 @@ type snapshot struct {
 	cfg       *Config
 	listeners map[string]*listenerSpec
 	clusters  map[string]*cluster
+	meshID    *meshIdentity // Config.Identity, parsed
 }
 
 type listenerSpec struct {
@@ -167,6 +168,7 @@ type compiler struct {
 	clusters map[string]*cluster
 	pending  map[*cluster][]Endpoint // endpoints for clusters kept from prev
 	tables   map[string]*hostTable
+	identity bool // the config has a (valid) Identity
 }
 
 func (c *compiler) errorf(format string, args ...any) {
@@ -183,6 +185,11 @@ func compile(cfg *Config, prev *snapshot, certs func(*Certificate) (*tls.Certifi
 	}
 	c := &compiler{cfg: cfg, prev: prev, certs: certs, clusters: map[string]*cluster{},
 		pending: map[*cluster][]Endpoint{}, tables: map[string]*hostTable{}}
+	meshID, err := parseIdentity(cfg.Identity)
+	if err != nil {
+		c.errorf("identity: %v", err)
+	}
+	c.identity = meshID != nil
 	for i := range cfg.Clusters {
 		c.cluster(i, &cfg.Clusters[i])
 	}
@@ -202,7 +209,7 @@ func compile(cfg *Config, prev *snapshot, certs func(*Certificate) (*tls.Certifi
 		}
 		certByName[cert.Name] = cert
 	}
-	snap := &snapshot{cfg: cfg, listeners: map[string]*listenerSpec{}, clusters: c.clusters}
+	snap := &snapshot{cfg: cfg, listeners: map[string]*listenerSpec{}, clusters: c.clusters, meshID: meshID}
 	addrs := map[string]string{}
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
@@ -254,7 +261,7 @@ func (c *compiler) cluster(i int, in *Cluster) {
 	switch set.lb {
 	case "":
 		set.lb = LBRoundRobin
-	case LBRoundRobin, LBLeastRequest, LBRandom:
+	case LBRoundRobin, LBLeastRequest, LBRandom, LBConsistentHash:
 	default:
 		c.errorf("%s.lb: unknown policy %q", f, in.LB)
 	}
@@ -277,6 +284,7 @@ func (c *compiler) cluster(i int, in *Cluster) {
 	if set.idleTimeout == 0 {
 		set.idleTimeout = DefaultIdleTimeout
 	}
+	c.trafficPolicy(in, &set)
 	if err := validateEndpoints(in.Endpoints); err != nil {
 		c.errorf("%s.%v", f, err)
 	}
@@ -287,9 +295,11 @@ func (c *compiler) cluster(i int, in *Cluster) {
 			return
 		}
 	}
-	cl := newCluster(in.Name, set)
-	cl.setEndpoints(in.Endpoints)
-	c.clusters[in.Name] = cl
+	if len(c.errs) > 0 {
+		c.clusters[in.Name] = newCluster(in.Name, set) // for routes' references only
+		return
+	}
+	c.clusters[in.Name] = buildCluster(in, set)
 }
 
 func validateEndpoints(eps []Endpoint) error {
@@ -387,6 +397,9 @@ func (c *compiler) route(f, vhostName string, in *Route) *route {
 			if cl == nil {
 				c.errorf("%s.clusters[%d].cluster: no cluster %q", f, k, wc.Cluster)
 				continue
+			}
+			if cl.settings.tcp {
+				c.errorf("%s.clusters[%d].cluster: %q is a TCP cluster", f, k, wc.Cluster)
 			}
 			w := wc.Weight
 			if len(in.Clusters) == 1 {

@@ -45,6 +45,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	tg := rt.pickTarget()
 	cl := tg.cluster
 	info.Cluster = cl.name
+	info.ClusterMetadata = cl.metadata()
+	var hk hashKey
+	var setCookie string
+	if cl.hash != nil {
+		hk, setCookie = cl.hash.key(r)
+	}
 
 	h := r.Header
 	if info.upgrade == "" {
@@ -102,11 +108,16 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	var triedBuf [4]*endpoint
 	tried := triedBuf[:0]
 	start := time.Now()
+	retrying := false // this try is a retry (the circuit breaker counts it)
 	for attempt := 0; ; attempt++ {
-		ep := cl.pick(tried)
+		ep := cl.pickKey(tried, hk)
 		if ep == nil {
 			info.Flags |= FlagNoHealthyUpstream
 			localReply(w, http.StatusServiceUnavailable, "no healthy upstream\n")
+			return
+		}
+		if !cl.cb.enter(retrying) {
+			p.fail(w, info, failOverflow)
 			return
 		}
 		tried = append(tried, ep)
@@ -133,11 +144,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			ep.active.Add(-1)
+			cl.cb.leave(retrying)
 			if tryCancel != nil {
 				tryCancel()
 			}
 			f := classify(err, r.Context(), ctx, tryCtx)
-			if f.retriable(pol) && attempt < pol.attempts && body.canRetry() {
+			cl.od.report(ep, f.outlierCode())
+			if f.retriable(pol) && attempt < pol.attempts && body.canRetry() && cl.cb.retryAllowed() {
+				retrying = true
 				// After a failed connect, another endpoint at once; before
 				// trying one again, back off.
 				if (f == failConnect && len(tried) < len(cl.endpoints())) || p.backoff(ctx, attempt) {
@@ -150,9 +164,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, info, f)
 			return
 		}
-		if upgrade == "" && pol.onStatus(res.StatusCode) && attempt < pol.attempts && body.canRetry() {
+		cl.od.report(ep, res.StatusCode)
+		if upgrade == "" && pol.onStatus(res.StatusCode) && attempt < pol.attempts && body.canRetry() && cl.cb.retryAllowed() {
 			discard(res.Body)
 			ep.active.Add(-1)
+			cl.cb.leave(retrying)
+			retrying = true
 			if tryCancel != nil {
 				tryCancel()
 			}
@@ -163,12 +180,16 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		info.UpstreamTime = time.Since(start)
+		if setCookie != "" {
+			res.Header["Set-Cookie"] = append(res.Header["Set-Cookie"], setCookie)
+		}
 		if res.StatusCode == http.StatusSwitchingProtocols {
 			p.tunnel(w, res, info, upgrade)
 		} else {
 			p.copyResponse(w, r, res, info, tg, tryCtx)
 		}
 		ep.active.Add(-1)
+		cl.cb.leave(retrying)
 		if tryCancel != nil {
 			tryCancel()
 		}
@@ -221,6 +242,7 @@ const (
 	failTryTimeout                // the per-try timeout expired
 	failTimeout                   // the route's timeout expired
 	failDownstream                // the client went away
+	failOverflow                  // the circuit breaker refused the try
 )
 
 func classify(err error, client, route, try context.Context) failure {
@@ -228,6 +250,8 @@ func classify(err error, client, route, try context.Context) failure {
 	switch {
 	case client.Err() != nil:
 		return failDownstream
+	case errors.Is(err, errOverflow):
+		return failOverflow
 	case route.Err() != nil:
 		return failTimeout
 	case try.Err() != nil:
@@ -236,6 +260,19 @@ func classify(err error, client, route, try context.Context) failure {
 		return failConnect
 	}
 	return failReset
+}
+
+// outlierCode is what the failure counts as for outlier detection.
+func (f failure) outlierCode() int {
+	switch f {
+	case failConnect, failReset:
+		return outlierCodeLocalFailure
+	case failTryTimeout, failTimeout:
+		return outlierCodeLocalTimeout
+	case failOverflow:
+		return outlierCodeOverflow
+	}
+	return outlierCodeNone
 }
 
 func (f failure) retriable(p *retryPolicy) bool {
@@ -257,6 +294,9 @@ func (p *Proxy) fail(w http.ResponseWriter, info *RequestInfo, f failure) {
 	case failTimeout, failTryTimeout:
 		info.Flags |= FlagUpstreamRequestTimeout
 		localReply(w, http.StatusGatewayTimeout, "upstream request timeout\n")
+	case failOverflow:
+		info.Flags |= FlagUpstreamOverflow
+		localReply(w, http.StatusServiceUnavailable, overflowBody)
 	case failConnect:
 		info.Flags |= FlagUpstreamConnectionFailure
 		localReply(w, http.StatusBadGateway, "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n")

@@ -22,6 +22,8 @@ type h1pool struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle     int
 	idleTimeout time.Duration
+	lim         *breaker // counts connections; nil without limits
+	perConn     int      // requests per connection (0: no limit)
 
 	mu     sync.Mutex
 	idle   []*h1conn // most recently used last
@@ -34,6 +36,7 @@ type h1conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	read     int64 // bytes read from c since the request was written
+	uses     int   // requests written
 	lastUsed time.Time
 }
 
@@ -82,6 +85,7 @@ func (p *h1pool) exchange(ctx context.Context, c *h1conn, r *http.Request) (*htt
 		return nil, err
 	}
 	c.read = 0
+	c.uses++
 	writeRequest(c.bw, r)
 	if err := c.bw.Flush(); err != nil {
 		return fail(err)
@@ -100,7 +104,7 @@ func (p *h1pool) exchange(ctx context.Context, c *h1conn, r *http.Request) (*htt
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errors.New("upstream switched protocols unasked"))
 	}
-	b := &h1body{rc: res.Body, p: p, c: c, stop: stop, keep: !res.Close}
+	b := &h1body{rc: res.Body, p: p, c: c, stop: stop, keep: !res.Close && (p.perConn == 0 || c.uses < p.perConn)}
 	if res.Body == http.NoBody {
 		b.release(true)
 		return res, nil
@@ -179,13 +183,19 @@ func (b *h1body) release(done bool) {
 // get returns an idle connection, or a new one (fresh forces a new one).
 func (p *h1pool) get(ctx context.Context, fresh bool) (c *h1conn, reused bool, err error) {
 	if !fresh {
-		p.mu.Lock()
-		if n := len(p.idle); n > 0 {
-			c = p.idle[n-1]
-			p.idle[n-1] = nil
-			p.idle = p.idle[:n-1]
+		if c = p.popIdle(); c != nil {
+			return c, true, nil
 		}
-		p.mu.Unlock()
+	}
+	if p.lim != nil {
+		// Wait for a connection slot, or for an idle connection.
+		idle := p.popIdle
+		if fresh {
+			idle = nil
+		}
+		if c, err = p.lim.connect(ctx, idle); err != nil {
+			return nil, false, err
+		}
 		if c != nil {
 			return c, true, nil
 		}
@@ -198,6 +208,31 @@ func (p *h1pool) get(ctx context.Context, fresh bool) (c *h1conn, reused bool, e
 	c.br = bufio.NewReaderSize(c, 16<<10)
 	c.bw = bufio.NewWriterSize(conn, 4<<10)
 	return c, false, nil
+}
+
+func (p *h1pool) popIdle() (c *h1conn) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		c = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+	}
+	p.mu.Unlock()
+	return c
+}
+
+// closeOldest closes the longest idle connection, if any.
+func (p *h1pool) closeOldest() bool {
+	p.mu.Lock()
+	if len(p.idle) == 0 {
+		p.mu.Unlock()
+		return false
+	}
+	c := p.idle[0]
+	p.idle = append(p.idle[:0], p.idle[1:]...)
+	p.mu.Unlock()
+	_ = c.c.Close()
+	return true
 }
 
 func (p *h1pool) put(c *h1conn) {
@@ -213,6 +248,9 @@ func (p *h1pool) put(c *h1conn) {
 		p.timer = time.AfterFunc(p.idleTimeout, p.expire)
 	}
 	p.mu.Unlock()
+	if p.lim != nil {
+		p.lim.signal() // a request waiting for a connection may take it
+	}
 }
 
 // expire closes connections idle longer than idleTimeout and re-arms

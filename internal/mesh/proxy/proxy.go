@@ -123,6 +123,7 @@ func (p *Proxy) Update(cfg *Config) error {
 	for cl, eps := range pending {
 		cl.setEndpoints(eps)
 	}
+	snap.publishClusters()
 	p.snap.Store(snap)
 	p.certs.prune()
 	for name, cl := range prev.clusters {
