@@ -38,6 +38,8 @@ type options struct {
 	duration, warmup time.Duration
 	targets          []string
 	jsonOut          string
+	mtls             bool
+	ca               *testCA
 }
 
 func main() {
@@ -53,11 +55,16 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured time before each run")
 	flag.StringVar(&targets, "targets", "direct,pair,pair+telemetry,skiff,nginx,haproxy", "paths to measure (direct is always measured first)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every run as JSON lines here")
+	flag.BoolVar(&o.mtls, "mtls", true, "mesh paths use mesh mTLS (ISTIO_MUTUAL out, STRICT in)")
 	flag.Parse()
 	if o.bin == "" || o.tmp == "" {
 		log.Fatal("-bin and -tmp are required")
 	}
 	o.targets = strings.Split(targets, ",")
+	var err error
+	if o.ca, err = newTestCA(); err != nil {
+		log.Fatal(err)
+	}
 	if !slices.Contains(o.targets, "direct") {
 		o.targets = append([]string{"direct"}, o.targets...)
 	}
@@ -78,6 +85,7 @@ const (
 type target struct {
 	name  string
 	addr  string  // where the load generator connects
+	ns    string  // the network namespace it runs in (a pod's), or ""
 	procs []*proc // the proxies on the path, client side first
 }
 
@@ -96,7 +104,7 @@ func run(ctx context.Context, o options) error {
 		targets = append(targets, t)
 	}
 	for _, t := range targets {
-		if err := waitHTTP(ctx, "http://"+t.addr+path); err != nil {
+		if err := waitHTTP(ctx, t.ns, "http://"+t.addr+path); err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
@@ -165,9 +173,13 @@ func measure(ctx context.Context, o options, t *target) (runResult, error) {
 		ticks0[i] = p.cpuTicks()
 	}
 	peaks := make([]memory, len(t.procs))
-	cmd := exec.CommandContext(ctx, filepath.Join(o.bin, "loadgen"), "-url", "http://"+t.addr+path,
+	args := []string{filepath.Join(o.bin, "loadgen"), "-url", "http://" + t.addr + path,
 		"-rate", fmt.Sprint(o.rate), "-conns", fmt.Sprint(o.conns),
-		"-duration", o.duration.String(), "-warmup", o.warmup.String(), "-label", t.name)
+		"-duration", o.duration.String(), "-warmup", o.warmup.String(), "-label", t.name}
+	if t.ns != "" {
+		args = append([]string{"nsenter", "--net=" + t.ns}, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	start := time.Now()
@@ -209,17 +221,25 @@ wait:
 	return res, nil
 }
 
-func waitHTTP(ctx context.Context, url string) error {
+// waitHTTP waits for url to answer 200 (from namespace ns when set).
+func waitHTTP(ctx context.Context, ns, url string) error {
 	var err error
 	for range 200 {
-		var res *http.Response
-		if res, err = http.Get(url); err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
+		if ns != "" {
+			err = command(ctx, ns, nil, "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", url)
+		} else {
+			var res *http.Response
+			if res, err = http.Get(url); err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK {
+					return nil
+				}
+				err = fmt.Errorf("GET %s: %s", url, res.Status)
 			}
-			err = fmt.Errorf("GET %s: %s", url, res.Status)
+		}
+		if ns != "" && err == nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

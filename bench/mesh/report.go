@@ -17,9 +17,9 @@ func report(w io.Writer, o options, targets []*target, results map[string][]runR
 		o.rate, o.conns, o.size, o.runs, o.duration, o.warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "path\trps\tp50 ms\tp90 ms\tp99 ms\t+p50\t+p90\t+p99\tlate\terrors\tvCPU (all proxies)\t")
-	direct := results["direct"]
 	for _, t := range targets {
 		rs := results[t.name]
+		direct := results[baseline(t.name, results)]
 		med := func(f func(i int, r runResult) float64) float64 {
 			var v []float64
 			for i, r := range rs {
@@ -28,7 +28,7 @@ func report(w io.Writer, o options, targets []*target, results map[string][]runR
 			return median(v)
 		}
 		added := func(f func(loadResult) float64) string {
-			if t.name == "direct" {
+			if t.name == baseline(t.name, results) {
 				return "—"
 			}
 			return fmt.Sprintf("%+.3f", med(func(i int, r runResult) float64 { return f(r.Load) - f(direct[i].Load) }))
@@ -80,6 +80,18 @@ func report(w io.Writer, o options, targets []*target, results map[string][]runR
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, strings.Repeat("-", 20))
+}
+
+// baseline is the direct path a path is compared with: between the two
+// pods for the mesh paths, on loopback for the others.
+func baseline(name string, results map[string][]runResult) string {
+	switch name {
+	case "mesh", "mesh-notelemetry", "sidecar", "mesh-direct":
+		if results["mesh-direct"] != nil {
+			return "mesh-direct"
+		}
+	}
+	return "direct"
 }
 
 func mb(kb int64) float64 { return float64(kb) / 1024 }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"skiff.dev/skiff/internal/mesh/meshconfig"
+	"skiff.dev/skiff/internal/mesh/proxy"
 )
 
 // startTarget starts the proxies of one path and says where the load
@@ -56,8 +60,82 @@ func startTarget(ctx context.Context, o options, ps *procSet, name string) (*tar
 			return nil, err
 		}
 		return t, add(name, "haproxy", "-db", "-f", conf)
+	case "mesh-direct", "mesh", "mesh-notelemetry", "sidecar":
+		return startMeshTarget(ctx, o, ps, name)
 	}
 	return nil, fmt.Errorf("unknown target %q", name)
+}
+
+// meshTargets number the pod pairs (each mesh path has its own two
+// network namespaces, so that every pair of proxies owns 15001/15006).
+var meshTargets = map[string]int{"mesh-direct": 1, "mesh": 2, "mesh-notelemetry": 3, "sidecar": 4}
+
+// startMeshTarget starts a path between two pods (podPair): the client
+// pod's load generator calls the server pod's address, through the two
+// pods' sidecars (pairproxy with a sidecar document, or the real
+// skiff-proxy fed by a fake node) or, for mesh-direct, on the port the
+// capture leaves alone.
+func startMeshTarget(ctx context.Context, o options, ps *procSet, name string) (*target, error) {
+	pp, err := newPodPair(ctx, o, ps, name, meshTargets[name])
+	if err != nil {
+		return nil, err
+	}
+	t := &target{name: name, ns: pp.clientNS, addr: fmt.Sprintf("%s:%d", pp.svrIP, appPort)}
+	if name == "mesh-direct" {
+		t.addr = fmt.Sprintf("%s:%d", pp.svrIP, directPort)
+		return t, nil
+	}
+	var cid, sid *proxy.Identity
+	if o.mtls {
+		if cid, err = o.ca.identity("spiffe://cluster.local/ns/bench/sa/client", 2); err != nil {
+			return nil, err
+		}
+		if sid, err = o.ca.identity("spiffe://cluster.local/ns/bench/sa/server", 3); err != nil {
+			return nil, err
+		}
+	}
+	docs := []struct {
+		side string
+		ns   string
+		doc  *meshconfig.Sidecar
+	}{
+		{"client", pp.clientNS, clientDoc(pp.clientIP, pp.svrIP, cid, o.mtls)},
+		{"server", pp.svrNS, serverDoc(pp.svrIP, sid, o.mtls)},
+	}
+	for _, d := range docs {
+		pname := name + "-" + d.side
+		var p *proc
+		if name == "sidecar" {
+			node, sock, err := serveNode(ctx, filepath.Join(o.tmp, pname), d.doc)
+			if err != nil {
+				return nil, err
+			}
+			if p, err = ps.startInNS(ctx, o, d.ns, true, pname, filepath.Join(o.bin, "skiff-proxy"), "--socket", sock, "--log-level", "warn"); err != nil {
+				return nil, err
+			}
+			if err := node.applied(ctx); err != nil {
+				return nil, fmt.Errorf("%s: %w", pname, err)
+			}
+		} else {
+			file := filepath.Join(o.tmp, pname+".json")
+			b, err := json.Marshal(d.doc)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(file, b, 0o644); err != nil {
+				return nil, err
+			}
+			args := []string{"-document", file}
+			if name == "mesh" {
+				args = append(args, "-telemetry")
+			}
+			if p, err = ps.startInNS(ctx, o, d.ns, true, pname, filepath.Join(o.bin, "pairproxy"), args...); err != nil {
+				return nil, err
+			}
+		}
+		t.procs = append(t.procs, p)
+	}
+	return t, nil
 }
 
 // nginx and haproxy forward everything to the backend over kept-alive

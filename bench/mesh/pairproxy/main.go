@@ -4,12 +4,14 @@
 // cluster: the server's inbound proxy) or the server's inbound proxy (a
 // listener whose one route goes to the app on loopback), or a single
 // proxy between client and server (the reference path nginx and haproxy
-// take). Each runs as a process of its own so that the harness can read
+// take). With -document it serves a sidecar's whole document instead
+// (capture listeners, mesh mTLS), as skiff-proxy would. Each runs as a process of its own so that the harness can read
 // its CPU time and memory from /proc.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"log"
 	"log/slog"
@@ -30,8 +32,21 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:15001", "address")
 	upstream := flag.String("upstream", "127.0.0.1:15006", "the next hop: the peer's inbound proxy (outbound) or the app (inbound, single)")
 	withTelemetry := flag.Bool("telemetry", false, "Istio's standard metrics and metadata exchange, as sidecars run")
+	document := flag.String("document", "", "serve this sidecar document (meshconfig.Sidecar JSON: capture listeners, mTLS) instead of -role's listener")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	cfg, w := config(*role, *listen, *upstream), workload(*role)
+	if *document != "" {
+		b, err := os.ReadFile(*document)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var doc meshconfig.Sidecar
+		if err := json.Unmarshal(b, &doc); err != nil {
+			log.Fatal(err)
+		}
+		cfg, w = &doc.Proxy, doc.Workload
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -43,7 +58,6 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	opts := proxy.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	w := workload(*role)
 	if *withTelemetry {
 		m, err := telemetry.New(prometheus.NewRegistry(), w)
 		if err != nil {
@@ -53,7 +67,7 @@ func main() {
 		opts.AccessLog = m.AccessLog(nil)
 	}
 	p := proxy.New(opts)
-	if err := p.Update(config(*role, *listen, *upstream)); err != nil {
+	if err := p.Update(cfg); err != nil {
 		log.Fatal(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
