@@ -52,7 +52,7 @@ func clientDoc(ip, serverIP net.IP, id *proxy.Identity, mtls bool) *meshconfig.S
 				}}}},
 			RouteTables: []proxy.RouteTable{{Name: table, VirtualHosts: []proxy.VirtualHost{{
 				Name:    fmt.Sprintf("%s:%d", service, appPort),
-				Domains: []string{service, "server", "server.bench", serverIP.String(), fmt.Sprintf("%s:%d", serverIP, appPort)},
+				Domains: []string{service, "server", "server.bench", serverIP.String()},
 				Routes:  []proxy.Route{{Name: "default", Clusters: []proxy.WeightedCluster{{Cluster: cluster.Name}}}},
 			}}}},
 			Clusters: []proxy.Cluster{cluster},

@@ -39,6 +39,7 @@ type options struct {
 	targets          []string
 	jsonOut          string
 	mtls             bool
+	profile          string
 	ca               *testCA
 }
 
@@ -55,6 +56,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured time before each run")
 	flag.StringVar(&targets, "targets", "direct,pair,pair+telemetry,skiff,nginx,haproxy", "paths to measure (direct is always measured first)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every run as JSON lines here")
+	flag.StringVar(&o.profile, "cpuprofile-dir", "", "pairproxy processes write CPU profiles here")
 	flag.BoolVar(&o.mtls, "mtls", true, "mesh paths use mesh mTLS (ISTIO_MUTUAL out, STRICT in)")
 	flag.Parse()
 	if o.bin == "" || o.tmp == "" {
@@ -106,6 +108,11 @@ func run(ctx context.Context, o options) error {
 	for _, t := range targets {
 		if err := waitHTTP(ctx, t.ns, "http://"+t.addr+path); err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		if o.mtls && len(t.procs) == 2 && t.ns != "" {
+			if err := checkStrict(ctx, t); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
 		}
 	}
 	// Idle memory: every process is up and has served one request.

@@ -19,6 +19,7 @@
 #
 #   bench/mesh/run.sh     RUNS=3 DURATION=20s WARMUP=3s CONNS=16 SIZE=1024
 #                         TARGETS=direct,pair,... MTLS=false JSON=file
+#                         PROFILE=dir (CPU profiles of the pairproxy processes)
 # Results go to docs/benchmarks.md ("Mesh") by hand.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,4 +44,5 @@ if [ -d cmd/skiff-proxy ]; then
 fi
 "$tmp/mesh" -bin "$tmp" -tmp "$tmp" -runs "${RUNS:-3}" -duration "${DURATION:-20s}" -warmup "${WARMUP:-3s}" \
   -conns "${CONNS:-16}" -size "${SIZE:-1024}" -rate "${RATE:-1000}" \
-  -targets "$targets" -mtls="${MTLS:-true}" ${JSON:+-json "$JSON"}
+  -targets "$targets" -mtls="${MTLS:-true}" ${JSON:+-json "$JSON"} \
+  ${PROFILE:+-cpuprofile-dir "$PROFILE"}

@@ -129,6 +129,9 @@ func startMeshTarget(ctx context.Context, o options, ps *procSet, name string) (
 			if name == "mesh" {
 				args = append(args, "-telemetry")
 			}
+			if o.profile != "" {
+				args = append(args, "-cpuprofile", filepath.Join(o.profile, pname+".pprof"))
+			}
 			if p, err = ps.startInNS(ctx, o, d.ns, true, pname, filepath.Join(o.bin, "pairproxy"), args...); err != nil {
 				return nil, err
 			}
@@ -136,6 +139,19 @@ func startMeshTarget(ctx context.Context, o options, ps *procSet, name string) (
 		t.procs = append(t.procs, p)
 	}
 	return t, nil
+}
+
+// checkStrict makes sure the server pod refuses plaintext on appPort
+// (so the mesh path's requests did go over mTLS): a request from the
+// client pod as the proxy's uid, which the client's capture leaves
+// alone, must fail.
+func checkStrict(ctx context.Context, t *target) error {
+	err := command(ctx, "", nil, "nsenter", "--net="+t.ns, "--setuid=1337", "--setgid=1337",
+		"curl", "-fsS", "-o", "/dev/null", "--max-time", "2", "http://"+t.addr+path)
+	if err == nil {
+		return fmt.Errorf("plaintext to %s bypassing the client's sidecar was answered: no mTLS", t.addr)
+	}
+	return nil
 }
 
 // nginx and haproxy forward everything to the backend over kept-alive
