@@ -40,6 +40,7 @@ type options struct {
 	jsonOut          string
 	mtls             bool
 	profile          string
+	proxyEnv         []string
 	ca               *testCA
 }
 
@@ -57,12 +58,16 @@ func main() {
 	flag.StringVar(&targets, "targets", "direct,pair,pair+telemetry,skiff,nginx,haproxy", "paths to measure (direct is always measured first)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every run as JSON lines here")
 	flag.StringVar(&o.profile, "cpuprofile-dir", "", "pairproxy processes write CPU profiles here")
+	proxyEnv := flag.String("proxy-env", "", "extra environment for Skiff's proxies (\"GOMAXPROCS=1,GOGC=200\")")
 	flag.BoolVar(&o.mtls, "mtls", true, "mesh paths use mesh mTLS (ISTIO_MUTUAL out, STRICT in)")
 	flag.Parse()
 	if o.bin == "" || o.tmp == "" {
 		log.Fatal("-bin and -tmp are required")
 	}
 	o.targets = strings.Split(targets, ",")
+	if *proxyEnv != "" {
+		o.proxyEnv = strings.Split(*proxyEnv, ",")
+	}
 	var err error
 	if o.ca, err = newTestCA(); err != nil {
 		log.Fatal(err)

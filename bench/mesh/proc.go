@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,9 @@ type proc struct {
 type memory struct {
 	RSSKB int64 `json:"rss_kb"`
 	PssKB int64 `json:"pss_kb"`
+	// AnonKB is the private part of VmRSS (heap, stacks); the rest is
+	// the binary's pages, which processes of the same file share.
+	AnonKB int64 `json:"anon_kb"`
 }
 
 type procSet []*proc
@@ -42,6 +46,9 @@ func (s *procSet) start(ctx context.Context, o options, name, bin string, args .
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(o.proxyEnv) > 0 && slices.ContainsFunc(append([]string{bin}, args...), isSkiffProxy) {
+		cmd.Env = append(os.Environ(), o.proxyEnv...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -51,6 +58,13 @@ func (s *procSet) start(ctx context.Context, o options, name, bin string, args .
 	p := &proc{name: name, cmd: cmd}
 	*s = append(*s, p)
 	return p, nil
+}
+
+// isSkiffProxy says whether a program is one of Skiff's proxies (which
+// get options.proxyEnv).
+func isSkiffProxy(arg string) bool {
+	b := filepath.Base(arg)
+	return b == "pairproxy" || b == "skiff-proxy"
 }
 
 // stopAll ends every process group it started, gently first.
@@ -116,6 +130,7 @@ func (p *proc) memory() memory {
 	var m memory
 	for _, pid := range p.pids() {
 		m.RSSKB += statusKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+		m.AnonKB += statusKB(fmt.Sprintf("/proc/%d/status", pid), "RssAnon:")
 		m.PssKB += statusKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
 	}
 	return m

@@ -59,7 +59,7 @@ func report(w io.Writer, o options, targets []*target, results map[string][]runR
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "proxy process\tvCPU\tvCPU per 1k rps\tRSS idle MB\tPss idle MB\tRSS load MB\tPss load MB\t")
+	fmt.Fprintln(tw, "proxy process\tvCPU\tvCPU per 1k rps\tRSS idle MB\t(anon)\tPss idle MB\tRSS load MB\t(anon)\tPss load MB\t")
 	for _, t := range targets {
 		rs := results[t.name]
 		for i, p := range t.procs {
@@ -70,11 +70,12 @@ func report(w io.Writer, o options, targets []*target, results map[string][]runR
 				}
 				return median(v)
 			}
-			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", p.name,
+			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", p.name,
 				med(func(r runResult) float64 { return r.Procs[i].VCPU }),
 				med(func(r runResult) float64 { return r.Procs[i].VCPU / (r.Load.RPS / 1000) }),
-				mb(p.idle.RSSKB), mb(p.idle.PssKB),
+				mb(p.idle.RSSKB), mb(p.idle.AnonKB), mb(p.idle.PssKB),
 				med(func(r runResult) float64 { return mb(r.Procs[i].Peak.RSSKB) }),
+				med(func(r runResult) float64 { return mb(r.Procs[i].Peak.AnonKB) }),
 				med(func(r runResult) float64 { return mb(r.Procs[i].Peak.PssKB) }))
 		}
 	}

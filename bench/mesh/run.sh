@@ -20,6 +20,7 @@
 #   bench/mesh/run.sh     RUNS=3 DURATION=20s WARMUP=3s CONNS=16 SIZE=1024
 #                         TARGETS=direct,pair,... MTLS=false JSON=file
 #                         PROFILE=dir (CPU profiles of the pairproxy processes)
+#                         PROXY_ENV=GOMAXPROCS=1,GOGC=200 (Skiff's proxies only)
 # Results go to docs/benchmarks.md ("Mesh") by hand.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,4 +46,4 @@ fi
 "$tmp/mesh" -bin "$tmp" -tmp "$tmp" -runs "${RUNS:-3}" -duration "${DURATION:-20s}" -warmup "${WARMUP:-3s}" \
   -conns "${CONNS:-16}" -size "${SIZE:-1024}" -rate "${RATE:-1000}" \
   -targets "$targets" -mtls="${MTLS:-true}" ${JSON:+-json "$JSON"} \
-  ${PROFILE:+-cpuprofile-dir "$PROFILE"}
+  ${PROFILE:+-cpuprofile-dir "$PROFILE"} ${PROXY_ENV:+-proxy-env "$PROXY_ENV"}
