@@ -56,6 +56,9 @@ type server struct {
 	ln       net.Listener
 	srv      *http.Server
 	draining atomic.Bool
+	// capture serves a capture listener's connections (srv then serves
+	// its HTTP chains).
+	capture *captureServer
 }
 
 // New returns a Proxy with an empty configuration. It does no I/O.
@@ -239,6 +242,10 @@ func (p *Proxy) reconcileServers(snap *snapshot, bound map[string]net.Listener) 
 }
 
 func (p *Proxy) serve(l *listenerSpec, ln net.Listener) {
+	if l.capture != nil {
+		p.serveCapture(l, ln)
+		return
+	}
 	srv := &http.Server{
 		Handler:           p.Handler(l.name),
 		ReadHeaderTimeout: p.opts.ReadHeaderTimeout,
@@ -282,6 +289,9 @@ func (p *Proxy) drain(s *server) {
 		defer cancel()
 		if err := s.srv.Shutdown(ctx); err != nil {
 			_ = s.srv.Close()
+		}
+		if s.capture != nil {
+			s.capture.drain(ctx)
 		}
 	})
 }
