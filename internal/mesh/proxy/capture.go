@@ -214,7 +214,10 @@ type connMetaKey struct{}
 // connContext is the capture HTTP server's ConnContext: it puts the
 // connection's connMeta into every request's context.
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	if tc, ok := c.(*tls.Conn); ok {
+	switch tc := c.(type) {
+	case *tls.Conn:
+		c = tc.NetConn()
+	case tlsH1Conn:
 		c = tc.NetConn()
 	}
 	if cc, ok := c.(*captureConn); ok {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -144,6 +145,11 @@ func (cs *captureServer) handle(raw net.Conn) {
 				return
 			}
 			served = tc
+			if tc.ConnectionState().NegotiatedProtocol != "h2" {
+				// net/http serves a *tls.Conn with an ALPN protocol
+				// it does not know (MeshALPN) as nothing at all.
+				served = tlsH1Conn{tc}
+			}
 		}
 	}
 	if ch.http != nil {
@@ -279,3 +285,7 @@ func (l *chanListener) Close() error {
 }
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// tlsH1Conn is a mesh mTLS connection served as HTTP/1.1 (the request's
+// TLS field still set, through ConnectionState).
+type tlsH1Conn struct{ *tls.Conn }
