@@ -148,6 +148,9 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 			if hosts == nil {
 				c.errorf("%s.routeTable: no route table %q", cf, fc.RouteTable)
 			}
+			if in.Direction == Outbound && in.Unmatched != Blackhole {
+				hosts = withPassthrough(hosts)
+			}
 			ch.http = &listenerSpec{name: l.Name, address: l.Address, hosts: hosts}
 		case fc.TCPCluster != "":
 			if ch.tcp = c.clusters[fc.TCPCluster]; ch.tcp == nil {

@@ -40,6 +40,9 @@ type Proxy struct {
 	snap    atomic.Pointer[snapshot]
 	certs   certCache
 	tunnels tunnels
+	// passthrough pools connections to original destinations
+	// (capture_passthrough.go).
+	passthrough passthroughTransport
 	ready   chan struct{}
 
 	mu        sync.Mutex // serialises Update, SetEndpoints and Run's start and stop
@@ -312,5 +315,6 @@ func (p *Proxy) certificateFor(listener string) func(*tls.ClientHelloInfo) (*tls
 func (p *Proxy) Handler(listener string) http.Handler {
 	stages := []Middleware{AccessLog(p.opts.AccessLog), RequestID(), Forwarded(), Router()}
 	stages = append(stages, p.opts.Middleware...)
+	stages = append(stages, p.passthroughStage) // capture_passthrough.go
 	return &root{p: p, name: listener, chain: Chain(p.Forward(), stages...)}
 }

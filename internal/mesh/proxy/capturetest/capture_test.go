@@ -476,3 +476,57 @@ func TestInboundPermissive(t *testing.T) {
 		t.Logf("greeting after %v", time.Since(start))
 	})
 }
+
+func TestOutboundUnknownHost(t *testing.T) {
+	netnsSetup(t)
+	web := httpBackend(t, "127.0.0.1:0", "web")
+	httpBackend(t, extIP+":80", "ext")
+	s := &seen{}
+	cfg := func(unmatched proxy.UnmatchedPolicy) *proxy.Config {
+		return &proxy.Config{
+			Version: "1",
+			RouteTables: []proxy.RouteTable{{Name: "80", VirtualHosts: []proxy.VirtualHost{{Name: "web",
+				Domains: []string{"web.default.svc"},
+				Routes: []proxy.Route{{Match: proxy.RouteMatch{Path: proxy.PathMatch{Kind: proxy.PathPrefix, Value: "/api"}},
+					Clusters: []proxy.WeightedCluster{{Cluster: "web"}}}}}}}},
+			Clusters: []proxy.Cluster{{Name: "web", Endpoints: []proxy.Endpoint{{Address: web}}}},
+			Listeners: []proxy.Listener{{Name: "virtualOutbound", Address: "0.0.0.0:" + strconv.Itoa(outboundPort),
+				Capture: &proxy.Capture{Direction: proxy.Outbound, Unmatched: unmatched, Chains: []proxy.FilterChain{
+					{Name: "0.0.0.0_80", Match: proxy.ChainMatch{Port: 80}, RouteTable: "80"}}}}},
+		}
+	}
+	p := runProxy(t, cfg(""), s)
+	get := func(host, path string) (int, string) {
+		t.Helper()
+		c := dialFromClient(t, extIP+":80")
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		name, host, path string
+		code             int
+		body             string
+	}{
+		{"known host", "web.default.svc", "/api/x", 200, "web web.default.svc /api/x HTTP/1.1"},
+		{"known host, no route", "web.default.svc", "/other", 404, "404 page not found\n"},
+		{"unknown host passes through", "ext.example", "/y", 200, "ext ext.example /y HTTP/1.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := get(tc.host, tc.path)
+			if code != tc.code || body != tc.body {
+				t.Fatalf("got %d %q, want %d %q", code, body, tc.code, tc.body)
+			}
+		})
+	}
+	if err := p.Update(cfg(proxy.Blackhole)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get("ext.example", "/y"); code != 404 {
+		t.Fatalf("registry only: unknown host got %d", code)
+	}
+}
