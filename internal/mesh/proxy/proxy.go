@@ -43,7 +43,7 @@ type Proxy struct {
 	// passthrough pools connections to original destinations
 	// (capture_passthrough.go).
 	passthrough passthroughTransport
-	ready   chan struct{}
+	ready       chan struct{}
 
 	mu        sync.Mutex // serialises Update, SetEndpoints and Run's start and stop
 	running   bool
