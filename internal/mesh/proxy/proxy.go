@@ -40,16 +40,17 @@ type Proxy struct {
 	snap    atomic.Pointer[snapshot]
 	certs   certCache
 	tunnels tunnels
-	// passthrough pools connections to original destinations
-	// (capture_passthrough.go).
-	passthrough passthroughTransport
-	ready       chan struct{}
+	ready   chan struct{}
 
 	mu        sync.Mutex // serialises Update, SetEndpoints and Run's start and stop
 	running   bool
 	readyOnce sync.Once
 	servers   map[string]*server // by listener name, while running
 	wg        sync.WaitGroup     // Serve goroutines and draining servers
+
+	// passthrough pools connections to original destinations
+	// (capture_passthrough.go).
+	passthrough passthroughTransport
 }
 
 // server is one listener's socket and HTTP server.
