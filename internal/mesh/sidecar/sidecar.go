@@ -171,15 +171,17 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		}
 		lns = append(lns, ln)
 	}
+	s.addrMu.Lock()
+	for i, sv := range servers {
+		s.addrs[sv.name] = lns[i].Addr()
+	}
+	s.addrMu.Unlock()
 	var wg sync.WaitGroup
 	var https []*http.Server
 	for i, sv := range servers {
 		srv := &http.Server{Handler: sv.h, ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 		https = append(https, srv)
-		s.addrMu.Lock()
-		s.addrs[sv.name] = lns[i].Addr()
-		s.addrMu.Unlock()
 		ln := lns[i]
 		wg.Go(func() { _ = srv.Serve(ln) })
 	}
@@ -281,7 +283,9 @@ func (s *Sidecar) setWorkload(w meshconfig.Workload) {
 }
 
 // accessLog hands each request to the workload's current logger.
-type accessLog struct{ cur *atomic.Pointer[proxy.AccessLogger] }
+type accessLog struct {
+	cur *atomic.Pointer[proxy.AccessLogger]
+}
 
 func (a accessLog) Log(r *http.Request, info *proxy.RequestInfo) {
 	if l := a.cur.Load(); l != nil && *l != nil {
