@@ -36,7 +36,7 @@ type captureSpec struct {
 	chains    []*chainSpec
 	byName    map[string]*chainSpec
 	// identity is the proxy's mesh identity, parsed (nil without one).
-	identity *meshIdentity
+	identity *inboundIdentity
 }
 
 // chainSpec is a compiled FilterChain.
@@ -50,11 +50,12 @@ type chainSpec struct {
 	http *listenerSpec
 	// tcp is the TCP chain's cluster; nil forwards to the original
 	// destination.
-	tcp *cluster
+	tcp         *cluster
+	tcpMetadata map[string]string
 }
 
-// meshIdentity is Config.Identity, parsed.
-type meshIdentity struct {
+// inboundIdentity is Config.Identity, parsed.
+type inboundIdentity struct {
 	cert  *tls.Certificate
 	roots *x509.CertPool
 }
@@ -156,6 +157,11 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 			if ch.tcp = c.clusters[fc.TCPCluster]; ch.tcp == nil {
 				c.errorf("%s.tcpCluster: no cluster %q", cf, fc.TCPCluster)
 			}
+			for k := range cfg.Clusters {
+				if cfg.Clusters[k].Name == fc.TCPCluster {
+					ch.tcpMetadata = cfg.Clusters[k].Metadata
+				}
+			}
 		}
 		cs.chains = append(cs.chains, ch)
 		if fc.Name != "" {
@@ -174,7 +180,7 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 	return cs
 }
 
-func (c *compiler) identity(in *Identity) (*meshIdentity, error) {
+func (c *compiler) identity(in *Identity) (*inboundIdentity, error) {
 	cert, err := c.certs(&Certificate{Name: "identity", CertPEM: in.CertPEM, KeyPEM: in.KeyPEM})
 	if err != nil {
 		return nil, err
@@ -183,7 +189,7 @@ func (c *compiler) identity(in *Identity) (*meshIdentity, error) {
 	if !roots.AppendCertsFromPEM(in.RootsPEM) {
 		return nil, errors.New("rootsPEM: no certificate")
 	}
-	return &meshIdentity{cert: cert, roots: roots}, nil
+	return &inboundIdentity{cert: cert, roots: roots}, nil
 }
 
 // parsePrefix reads an IP ("10.96.0.10") or a CIDR ("10.0.0.0/8").

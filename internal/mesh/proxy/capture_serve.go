@@ -125,7 +125,7 @@ func (cs *captureServer) handle(raw net.Conn) {
 		if spec.unmatched == Blackhole {
 			return
 		}
-		cs.forwardTCP(raw, nil, dst)
+		cs.forwardTCP(raw, spec, nil, dst, "")
 		return
 	}
 	conn := &captureConn{Conn: raw, meta: connMeta{listener: cs.name, chain: ch.name, dst: dst}}
@@ -139,7 +139,7 @@ func (cs *captureServer) handle(raw net.Conn) {
 			}
 		}
 		if mesh {
-			tc, err := handshake(conn, spec.identity, ch.http != nil)
+			tc, err := acceptMeshTLS(conn, spec.identity, ch.http != nil)
 			if err != nil {
 				cs.log.Debug("mesh mTLS handshake failed", "chain", ch.name, "remote", raw.RemoteAddr().String(), "err", err)
 				return
@@ -160,7 +160,7 @@ func (cs *captureServer) handle(raw net.Conn) {
 		}
 		return
 	}
-	cs.forwardTCP(served, ch.tcp, dst)
+	cs.forwardTCP(served, spec, ch, dst, conn.meta.principal)
 }
 
 func (cs *captureServer) track(c net.Conn) {
@@ -217,12 +217,7 @@ func (c *captureConn) Read(b []byte) (int, error) {
 func (c *captureConn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.meta.dst) }
 
 // CloseWrite half-closes the connection.
-func (c *captureConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Conn.Close()
-}
+func (c *captureConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // WriteTo lets io.Copy splice from the socket once the prefix is read.
 func (c *captureConn) WriteTo(w io.Writer) (int64, error) {

@@ -15,12 +15,46 @@ import (
 // sender finishes, and both connections close when both directions are
 // done or either breaks.
 
+// TCPConn describes a connection a capture listener forwards whole, for
+// Options.TCP (the mesh's TCP telemetry).
+type TCPConn struct {
+	Listener  string
+	Direction Direction
+	// FilterChain is empty for a connection no chain matched.
+	FilterChain string
+	// OriginalDst is the connection's original destination (ip:port).
+	OriginalDst string
+	// PeerPrincipal is the client's mesh identity under mesh mTLS.
+	PeerPrincipal string
+	// Cluster is the TCP chain's cluster, or PassthroughCluster.
+	Cluster string
+	// ClusterMetadata is the cluster's Cluster.Metadata (read only).
+	ClusterMetadata map[string]string
+	// UpstreamHost is the endpoint connected to.
+	UpstreamHost string
+}
+
+// TCPStream counts one forwarded connection's traffic. Received and
+// Sent are called from the two copying goroutines as bytes pass; Close
+// once, when both directions are done.
+type TCPStream interface {
+	// Received counts n bytes from the client toward the upstream.
+	Received(n int)
+	// Sent counts n bytes from the upstream toward the client.
+	Sent(n int)
+	Close()
+}
+
 // maxTCPConnectAttempts bounds the endpoints tried for one connection.
 const maxTCPConnectAttempts = 3
 
-// forwardTCP connects client to cl (nil: to dst) and copies bytes both
-// ways until both sides are done.
-func (cs *captureServer) forwardTCP(client net.Conn, cl *cluster, dst netip.AddrPort) {
+// forwardTCP connects client to ch's cluster (to dst when ch is nil or
+// has none) and copies bytes both ways until both sides are done.
+func (cs *captureServer) forwardTCP(client net.Conn, spec *captureSpec, ch *chainSpec, dst netip.AddrPort, principal string) {
+	var cl *cluster
+	if ch != nil {
+		cl = ch.tcp
+	}
 	up, ep := cs.dialUpstream(cl, dst)
 	if up == nil {
 		return
@@ -32,20 +66,35 @@ func (cs *captureServer) forwardTCP(client net.Conn, cl *cluster, dst netip.Addr
 	cs.track(up)
 	defer cs.untrack(up)
 	defer up.Close()
-	splice(client, up)
+	var stream TCPStream
+	if obs := cs.p.opts.TCP; obs != nil {
+		info := &TCPConn{Listener: cs.name, Direction: spec.direction, OriginalDst: dst.String(),
+			PeerPrincipal: principal, Cluster: PassthroughCluster, UpstreamHost: up.RemoteAddr().String()}
+		if ch != nil {
+			info.FilterChain = ch.name
+			if cl != nil {
+				info.Cluster, info.ClusterMetadata = cl.name, ch.tcpMetadata
+			}
+		}
+		stream = obs(info)
+	}
+	if stream == nil {
+		splice(client, up)
+		return
+	}
+	defer stream.Close()
+	splice(&countedConn{Conn: client, count: stream.Sent}, &countedConn{Conn: up, count: stream.Received})
 }
 
 func (cs *captureServer) dialUpstream(cl *cluster, dst netip.AddrPort) (net.Conn, *endpoint) {
 	if cl == nil {
-		d := net.Dialer{Timeout: DefaultConnectTimeout}
-		c, err := d.Dial("tcp", dst.String())
+		c, err := net.DialTimeout("tcp", dst.String(), DefaultConnectTimeout)
 		if err != nil {
 			cs.log.Debug("passthrough connect failed", "dst", dst.String(), "err", err)
 			return nil, nil
 		}
 		return c, nil
 	}
-	d := net.Dialer{Timeout: cl.settings.connectTimeout}
 	var tried []*endpoint
 	for range maxTCPConnectAttempts {
 		ep := cl.pick(tried)
@@ -53,7 +102,7 @@ func (cs *captureServer) dialUpstream(cl *cluster, dst netip.AddrPort) (net.Conn
 			break
 		}
 		tried = append(tried, ep)
-		c, err := d.Dial("tcp", ep.addr)
+		c, err := dialEndpoint(cl, ep)
 		if err == nil {
 			return c, ep
 		}
@@ -62,29 +111,52 @@ func (cs *captureServer) dialUpstream(cl *cluster, dst netip.AddrPort) (net.Conn
 	return nil, nil
 }
 
+// dialEndpoint connects to one of a TCP cluster's endpoints. This is the
+// seam to the cluster's own connecting (upstream TLS, connection limits)
+// once clusters have it.
+func dialEndpoint(cl *cluster, ep *endpoint) (net.Conn, error) {
+	return net.DialTimeout("tcp", ep.addr, cl.settings.connectTimeout)
+}
+
+// countedConn reports the bytes written to it.
+type countedConn struct {
+	net.Conn
+	count func(int)
+}
+
+func (c *countedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.count(n)
+	return n, err
+}
+
+func (c *countedConn) CloseWrite() error { return closeWrite(c.Conn) }
+
 // splice copies a→b and b→a; a direction that ends cleanly half-closes
 // its destination, one that fails closes both connections.
-func splice(a, b net.Conn) (ab, ba int64) {
+func splice(a, b net.Conn) {
 	var wg sync.WaitGroup
-	wg.Go(func() { ba = copyHalf(a, b) })
-	ab = copyHalf(b, a)
+	wg.Go(func() { copyHalf(a, b) })
+	copyHalf(b, a)
 	wg.Wait()
 	_ = a.Close()
 	_ = b.Close()
-	return ab, ba
 }
 
-func copyHalf(dst, src net.Conn) int64 {
-	n, err := io.Copy(dst, src)
-	if err != nil {
+func copyHalf(dst, src net.Conn) {
+	if _, err := io.Copy(dst, src); err != nil {
 		_ = dst.Close()
 		_ = src.Close()
-		return n
+		return
 	}
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	} else {
+	if err := closeWrite(dst); err != nil {
 		_ = dst.Close()
 	}
-	return n
+}
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
 }

@@ -28,8 +28,8 @@ import (
 // that order of preference: a client offering "h2" speaks HTTP/2, one
 // offering only MeshALPN HTTP/1.1.
 
-// handshake terminates mesh mTLS on c.
-func handshake(c *captureConn, id *meshIdentity, http bool) (*tls.Conn, error) {
+// acceptMeshTLS terminates mesh mTLS on c.
+func acceptMeshTLS(c *captureConn, id *inboundIdentity, http bool) (*tls.Conn, error) {
 	if id == nil {
 		return nil, errors.New("no mesh identity")
 	}

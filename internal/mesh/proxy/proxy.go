@@ -20,6 +20,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog receives every request when set.
 	AccessLog AccessLogger
+	// TCP, when set, is told about every connection a capture listener
+	// forwards whole, and counts its bytes (capture_tcp.go).
+	TCP func(*TCPConn) TCPStream
 	// Middleware are extra stages between routing and forwarding (the
 	// mesh's authorization, fault injection, ...), outermost first.
 	Middleware []Middleware

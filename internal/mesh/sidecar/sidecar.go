@@ -50,6 +50,9 @@ type Options struct {
 	// Middleware stages only see requests that are forwarded); called
 	// again when the workload changes. Nil means none.
 	AccessLog func(meshconfig.Workload) proxy.AccessLogger
+	// TCP counts the connections capture listeners forward whole (the
+	// mesh's TCP telemetry); see proxy.Options.TCP.
+	TCP func(*proxy.TCPConn) proxy.TCPStream
 	// DrainTimeout bounds draining connections when Run ends (default
 	// 5s, Istio's terminationDrainDuration).
 	DrainTimeout time.Duration
@@ -120,6 +123,7 @@ func New(opts Options) *Sidecar {
 		AccessLog:       accessLog{&s.logger},
 		Middleware:      []proxy.Middleware{s.telemetryStage, authz.Middleware(s.engine.Load)},
 		ShutdownTimeout: opts.DrainTimeout,
+		TCP:             opts.TCP,
 	})
 	return s
 }

@@ -20,8 +20,9 @@ import (
 
 // seen records the capture fields of every request's RequestInfo.
 type seen struct {
-	mu   sync.Mutex
-	reqs []proxy.RequestInfo
+	mu      sync.Mutex
+	reqs    []proxy.RequestInfo
+	streams []*tcpStream
 }
 
 func (s *seen) middleware() proxy.Middleware {
@@ -36,6 +37,52 @@ func (s *seen) middleware() proxy.Middleware {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// tcpStream records one forwarded connection.
+type tcpStream struct {
+	info           proxy.TCPConn
+	mu             sync.Mutex
+	sent, received int
+	closed         bool
+}
+
+func (t *tcpStream) Received(n int) { t.mu.Lock(); t.received += n; t.mu.Unlock() }
+func (t *tcpStream) Sent(n int)     { t.mu.Lock(); t.sent += n; t.mu.Unlock() }
+func (t *tcpStream) Close()         { t.mu.Lock(); t.closed = true; t.mu.Unlock() }
+
+func (s *seen) tcp(c *proxy.TCPConn) proxy.TCPStream {
+	st := &tcpStream{info: *c}
+	s.mu.Lock()
+	s.streams = append(s.streams, st)
+	s.mu.Unlock()
+	return st
+}
+
+// closedStream waits for the last forwarded connection to be counted
+// closed and returns what it counted.
+func (s *seen) closedStream(t *testing.T) (info proxy.TCPConn, sent, received int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		var st *tcpStream
+		if len(s.streams) > 0 {
+			st = s.streams[len(s.streams)-1]
+		}
+		s.mu.Unlock()
+		if st != nil {
+			st.mu.Lock()
+			closed, sent, received := st.closed, st.sent, st.received
+			st.mu.Unlock()
+			if closed {
+				return st.info, sent, received
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no forwarded connection was counted closed")
+	return
 }
 
 func (s *seen) last(t *testing.T) proxy.RequestInfo {
@@ -55,6 +102,7 @@ func runProxy(t *testing.T, cfg *proxy.Config, s *seen) *proxy.Proxy {
 		ShutdownTimeout: time.Second}
 	if s != nil {
 		opts.Middleware = []proxy.Middleware{s.middleware()}
+		opts.TCP = s.tcp
 	}
 	p := proxy.New(opts)
 	if err := p.Update(cfg); err != nil {
@@ -171,7 +219,8 @@ func TestOutboundCapture(t *testing.T) {
 		Version:     "1",
 		RouteTables: []proxy.RouteTable{catchAll("web-80", "web")},
 		Clusters: []proxy.Cluster{{Name: "web", Protocol: proxy.ProtocolH2C, Endpoints: []proxy.Endpoint{{Address: web}}},
-			{Name: "db", TCP: true, Endpoints: []proxy.Endpoint{{Address: db}}}},
+			{Name: "db", TCP: true, Endpoints: []proxy.Endpoint{{Address: db}},
+				Metadata: map[string]string{"destination_service": "db.default.svc.cluster.local"}}},
 		Listeners: []proxy.Listener{{Name: "virtualOutbound", Address: "0.0.0.0:" + strconv.Itoa(outboundPort),
 			Capture: &proxy.Capture{Direction: proxy.Outbound, Chains: []proxy.FilterChain{
 				{Name: "web", Match: proxy.ChainMatch{Port: 80, Addresses: []string{svcIP}}, RouteTable: "web-80"},
@@ -217,10 +266,21 @@ func TestOutboundCapture(t *testing.T) {
 
 	t.Run("tcp chain to a cluster, server first", func(t *testing.T) {
 		talkToGreeter(t, dialFromClient(t, svcIP+":5432"), "db")
+		info, sent, received := s.closedStream(t)
+		if info.Cluster != "db" || info.FilterChain != "db" || info.Direction != proxy.Outbound ||
+			info.OriginalDst != svcIP+":5432" || info.UpstreamHost != db || info.ClusterMetadata["destination_service"] != "db.default.svc.cluster.local" {
+			t.Errorf("tcp info %+v", info)
+		}
+		if sent != len("220 db ready\nQUIT bye\n") || received != len("quit") {
+			t.Errorf("counted %d sent, %d received", sent, received)
+		}
 	})
 
 	t.Run("unmatched passes through, server first", func(t *testing.T) {
 		talkToGreeter(t, dialFromClient(t, extIP+":2525"), "ext")
+		if info, _, _ := s.closedStream(t); info.Cluster != proxy.PassthroughCluster || info.FilterChain != "" {
+			t.Errorf("tcp info %+v", info)
+		}
 	})
 
 	t.Run("direct connection to the capture port is closed", func(t *testing.T) {
