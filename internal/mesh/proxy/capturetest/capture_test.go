@@ -276,6 +276,14 @@ func TestOutboundCapture(t *testing.T) {
 		}
 	})
 
+	t.Run("ipv6 original destination", func(t *testing.T) {
+		greeter(t, "["+extIP6+"]:2525", "ext6")
+		talkToGreeter(t, dialFromClient(t, "["+extIP6+"]:2525"), "ext6")
+		if info, _, _ := s.closedStream(t); info.OriginalDst != "["+extIP6+"]:2525" {
+			t.Errorf("tcp info %+v", info)
+		}
+	})
+
 	t.Run("unmatched passes through, server first", func(t *testing.T) {
 		talkToGreeter(t, dialFromClient(t, extIP+":2525"), "ext")
 		if info, _, _ := s.closedStream(t); info.Cluster != proxy.PassthroughCluster || info.FilterChain != "" {

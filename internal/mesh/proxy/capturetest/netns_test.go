@@ -33,6 +33,9 @@ const (
 	extIP    = "10.96.0.11" // a destination no chain matches
 	podIP    = "10.244.0.5" // the workload's own address
 
+	clientIP6 = "fd00::1"
+	extIP6    = "fd00::11" // an IPv6 destination no chain matches
+
 	outboundPort = 15001
 	inboundPort  = 15006
 )
@@ -43,6 +46,12 @@ table ip capturetest {
 		type nat hook output priority -100; policy accept;
 		ip saddr ` + clientIP + ` ip daddr 10.96.0.0/16 tcp dport != 15001 redirect to :15001
 		ip saddr ` + clientIP + ` ip daddr ` + podIP + ` tcp dport != 15006 redirect to :15006
+	}
+}
+table ip6 capturetest {
+	chain output {
+		type nat hook output priority -100; policy accept;
+		ip6 saddr ` + clientIP6 + ` ip6 daddr fd00::/64 tcp dport != 15001 redirect to :15001
 	}
 }
 `
@@ -62,6 +71,9 @@ func netnsSetup(t *testing.T) {
 		cmds := [][]string{{"ip", "link", "set", "lo", "up"}}
 		for _, a := range []string{clientIP, svcIP, extIP, podIP} {
 			cmds = append(cmds, []string{"ip", "addr", "add", a + "/32", "dev", "lo"})
+		}
+		for _, a := range []string{clientIP6, extIP6} {
+			cmds = append(cmds, []string{"ip", "addr", "add", a + "/128", "dev", "lo", "nodad"})
 		}
 		for _, c := range cmds {
 			if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
@@ -97,7 +109,11 @@ func (e *cmdError) Error() string {
 // captured.
 func dialFromClient(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 5 * time.Second}
+	src := clientIP
+	if strings.HasPrefix(addr, "[") {
+		src = clientIP6
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
