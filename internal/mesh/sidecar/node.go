@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"skiff.dev/skiff/internal/errdefs"
 	"skiff.dev/skiff/internal/mesh/meshconfig"
 )
 
@@ -31,6 +33,7 @@ func (s *Sidecar) poll(ctx context.Context) {
 	version := ""
 	delay := time.Duration(0)
 	failures := 0
+	retry := time.Duration(0) // after a document that could not bind
 	for ctx.Err() == nil {
 		doc, err := s.fetch(ctx, version)
 		if err != nil {
@@ -50,18 +53,27 @@ func (s *Sidecar) poll(ctx context.Context) {
 			continue // not modified
 		}
 		st := meshconfig.Status{Version: doc.Version}
-		if err := s.apply(doc); err != nil {
+		err = s.apply(doc)
+		if err != nil {
 			st.Error = err.Error()
 			s.log.Error("document rejected", "version", doc.Version, "err", err)
 		} else {
 			s.log.Info("document applied", "version", doc.Version)
 		}
+		if rerr := s.report(ctx, st); rerr != nil && ctx.Err() == nil {
+			s.log.Warn("status not reported", "version", st.Version, "err", rerr)
+		}
+		if errors.Is(err, errdefs.ErrUnavailable) {
+			// A listener could not bind (its port still held): ask for
+			// the same document again after a while.
+			retry = min(max(2*retry, backoffMin), backoffMax)
+			sleep(ctx, retry)
+			continue
+		}
+		retry = 0
 		// A rejected version is not asked for again: the node answers
 		// when it has a different one.
 		version = doc.Version
-		if err := s.report(ctx, st); err != nil && ctx.Err() == nil {
-			s.log.Warn("status not reported", "version", st.Version, "err", err)
-		}
 	}
 }
 

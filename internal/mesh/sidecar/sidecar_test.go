@@ -257,6 +257,27 @@ func TestSidecar(t *testing.T) {
 		}
 	})
 
+	t.Run("a document whose listener cannot bind yet is tried again", func(t *testing.T) {
+		held, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := document(t, "v5", "five")
+		doc.Proxy.Listeners = append(doc.Proxy.Listeners, proxy.Listener{Name: "held", Address: held.Addr().String(), RouteTable: "rt"})
+		node.publish(t, doc)
+		if st := node.status(t, "v5"); !strings.Contains(st.Error, "unavailable") {
+			t.Fatalf("v5 status %+v, want unavailable", st)
+		}
+		held.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for sc.Proxy().Config().Version != "v5" {
+			if time.Now().After(deadline) {
+				t.Fatal("v5 was not applied once its port was free")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
 	t.Run("config dump redacts keys", func(t *testing.T) {
 		doc := document(t, "v4", "four")
 		doc.Proxy.Identity = &proxy.Identity{CertPEM: []byte("CERT"), KeyPEM: []byte("SECRET-KEY"), RootsPEM: []byte("ROOTS")}
@@ -274,7 +295,7 @@ func TestSidecar(t *testing.T) {
 		}
 		code, body, _ := get(t, admin+"/config_dump")
 		var dumped meshconfig.Sidecar
-		if err := json.Unmarshal([]byte(body), &dumped); code != 200 || err != nil || dumped.Version != "v3" {
+		if err := json.Unmarshal([]byte(body), &dumped); code != 200 || err != nil || dumped.Version != "v5" {
 			t.Fatalf("config_dump: %d %v %q", code, err, body)
 		}
 	})
