@@ -96,7 +96,7 @@ func (s *seen) last(t *testing.T) proxy.RequestInfo {
 }
 
 // runProxy serves cfg until the test ends.
-func runProxy(t *testing.T, cfg *proxy.Config, s *seen) *proxy.Proxy {
+func runProxy(t testing.TB, cfg *proxy.Config, s *seen) *proxy.Proxy {
 	t.Helper()
 	opts := proxy.Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		ShutdownTimeout: time.Second}
@@ -130,7 +130,7 @@ func runProxy(t *testing.T, cfg *proxy.Config, s *seen) *proxy.Proxy {
 	return p
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(b), "\n"))
@@ -138,7 +138,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 }
 
 // httpBackend answers every request with its name, the Host and path.
-func httpBackend(t *testing.T, addr, name string) string {
+func httpBackend(t testing.TB, addr, name string) string {
 	t.Helper()
 	ln := listen(t, addr)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

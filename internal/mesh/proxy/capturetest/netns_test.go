@@ -62,7 +62,7 @@ var (
 )
 
 // netnsSetup prepares the namespace once, or skips the test.
-func netnsSetup(t *testing.T) {
+func netnsSetup(t testing.TB) {
 	t.Helper()
 	if !runtimetest.InNetNS() {
 		t.Skip("capture tests need root: they run in a network namespace of their own with nftables rules")
@@ -107,7 +107,7 @@ func (e *cmdError) Error() string {
 
 // dialFromClient connects from clientIP, so that the connection is
 // captured.
-func dialFromClient(t *testing.T, addr string) net.Conn {
+func dialFromClient(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	src := clientIP
 	if strings.HasPrefix(addr, "[") {
@@ -123,7 +123,7 @@ func dialFromClient(t *testing.T, addr string) net.Conn {
 	return c
 }
 
-func listen(t *testing.T, addr string) net.Listener {
+func listen(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
