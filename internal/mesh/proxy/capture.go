@@ -169,7 +169,7 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 		}
 	}
 	if cfg.Identity != nil {
-		id, err := c.identity(cfg.Identity)
+		id, err := c.parseInboundIdentity(cfg.Identity)
 		if err != nil {
 			c.errorf("identity: %v", err)
 		}
@@ -180,7 +180,7 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 	return cs
 }
 
-func (c *compiler) identity(in *Identity) (*inboundIdentity, error) {
+func (c *compiler) parseInboundIdentity(in *Identity) (*inboundIdentity, error) {
 	cert, err := c.certs(&Certificate{Name: "identity", CertPEM: in.CertPEM, KeyPEM: in.KeyPEM})
 	if err != nil {
 		return nil, err
