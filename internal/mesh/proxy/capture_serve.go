@@ -217,7 +217,7 @@ func (c *captureConn) Read(b []byte) (int, error) {
 func (c *captureConn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.meta.dst) }
 
 // CloseWrite half-closes the connection.
-func (c *captureConn) CloseWrite() error { return closeWrite(c.Conn) }
+func (c *captureConn) CloseWrite() error { return halfClose(c.Conn) }
 
 // WriteTo lets io.Copy splice from the socket once the prefix is read.
 func (c *captureConn) WriteTo(w io.Writer) (int64, error) {

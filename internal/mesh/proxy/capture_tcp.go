@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -83,7 +84,7 @@ func (cs *captureServer) forwardTCP(client net.Conn, spec *captureSpec, ch *chai
 		return
 	}
 	defer stream.Close()
-	splice(&countedConn{Conn: client, count: stream.Sent}, &countedConn{Conn: up, count: stream.Received})
+	splice(&meteredConn{Conn: client, count: stream.Sent}, &meteredConn{Conn: up, count: stream.Received})
 }
 
 func (cs *captureServer) dialUpstream(cl *cluster, dst netip.AddrPort) (net.Conn, *endpoint) {
@@ -102,7 +103,7 @@ func (cs *captureServer) dialUpstream(cl *cluster, dst netip.AddrPort) (net.Conn
 			break
 		}
 		tried = append(tried, ep)
-		c, err := dialEndpoint(cl, ep)
+		c, err := dialEndpoint(ep)
 		if err == nil {
 			return c, ep
 		}
@@ -111,26 +112,26 @@ func (cs *captureServer) dialUpstream(cl *cluster, dst netip.AddrPort) (net.Conn
 	return nil, nil
 }
 
-// dialEndpoint connects to one of a TCP cluster's endpoints. This is the
-// seam to the cluster's own connecting (upstream TLS, connection limits)
-// once clusters have it.
-func dialEndpoint(cl *cluster, ep *endpoint) (net.Conn, error) {
-	return net.DialTimeout("tcp", ep.addr, cl.settings.connectTimeout)
+// dialEndpoint connects to one of a TCP cluster's endpoints the way the
+// cluster connects for HTTP (its connect timeout, and whatever else the
+// endpoint's dialer does: upstream TLS, connection limits).
+func dialEndpoint(ep *endpoint) (net.Conn, error) {
+	return ep.tr.DialContext(context.Background(), "tcp", ep.addr)
 }
 
-// countedConn reports the bytes written to it.
-type countedConn struct {
+// meteredConn reports the bytes written to it.
+type meteredConn struct {
 	net.Conn
 	count func(int)
 }
 
-func (c *countedConn) Write(b []byte) (int, error) {
+func (c *meteredConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	c.count(n)
 	return n, err
 }
 
-func (c *countedConn) CloseWrite() error { return closeWrite(c.Conn) }
+func (c *meteredConn) CloseWrite() error { return halfClose(c.Conn) }
 
 // splice copies a→b and b→a; a direction that ends cleanly half-closes
 // its destination, one that fails closes both connections.
@@ -149,12 +150,12 @@ func copyHalf(dst, src net.Conn) {
 		_ = src.Close()
 		return
 	}
-	if err := closeWrite(dst); err != nil {
+	if err := halfClose(dst); err != nil {
 		_ = dst.Close()
 	}
 }
 
-func closeWrite(c net.Conn) error {
+func halfClose(c net.Conn) error {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
