@@ -58,6 +58,8 @@ type chainSpec struct {
 type inboundIdentity struct {
 	cert  *tls.Certificate
 	roots *x509.CertPool
+	// uri is the identity's SPIFFE ID ("spiffe://...").
+	uri string
 }
 
 // match picks the chain for a connection to dst (nil: none matches).
@@ -189,7 +191,13 @@ func (c *compiler) parseInboundIdentity(in *Identity) (*inboundIdentity, error) 
 	if !roots.AppendCertsFromPEM(in.RootsPEM) {
 		return nil, errors.New("rootsPEM: no certificate")
 	}
-	return &inboundIdentity{cert: cert, roots: roots}, nil
+	id := &inboundIdentity{cert: cert, roots: roots}
+	if cert.Leaf != nil {
+		if p := principalOf(cert.Leaf); p != "" {
+			id.uri = "spiffe://" + p
+		}
+	}
+	return id, nil
 }
 
 // parsePrefix reads an IP ("10.96.0.10") or a CIDR ("10.0.0.0/8").
@@ -216,6 +224,9 @@ type connMeta struct {
 	chain     string
 	dst       netip.AddrPort
 	principal string
+	// xfcc is the X-Forwarded-Client-Cert value for requests on a mesh
+	// mTLS connection.
+	xfcc []string
 }
 
 type connMetaKey struct{}
@@ -239,11 +250,20 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 // returns the listener spec to route it with: the chain's, in the
 // configuration now in effect (nil when the chain is gone: the request is
 // refused).
+//
+// X-Forwarded-Client-Cert is sanitized as Envoy's SANITIZE_SET, Istio's
+// default for sidecars: the client's own is removed, and requests that
+// came over mesh mTLS get one naming this proxy (By), the client's
+// certificate (Hash) and identity (URI).
 func captureRequest(info *RequestInfo, l *listenerSpec, r *http.Request) *listenerSpec {
 	info.Direction = l.capture.direction
+	delete(r.Header, "X-Forwarded-Client-Cert")
 	m, _ := r.Context().Value(connMetaKey{}).(*connMeta)
 	if m == nil {
 		return nil
+	}
+	if m.xfcc != nil {
+		r.Header["X-Forwarded-Client-Cert"] = m.xfcc
 	}
 	info.FilterChain, info.PeerPrincipal = m.chain, m.principal
 	info.OriginalDst = m.dst.String()

@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -53,7 +55,17 @@ func acceptMeshTLS(c *captureConn, id *inboundIdentity, http bool) (*tls.Conn, e
 	}
 	_ = c.SetDeadline(time.Time{})
 	if st := tc.ConnectionState(); len(st.PeerCertificates) > 0 {
-		c.meta.principal = principalOf(st.PeerCertificates[0])
+		leaf := st.PeerCertificates[0]
+		c.meta.principal = principalOf(leaf)
+		sum := sha256.Sum256(leaf.Raw)
+		v := "Hash=" + hex.EncodeToString(sum[:]) + `;Subject=""`
+		if id.uri != "" {
+			v = "By=" + id.uri + ";" + v
+		}
+		if c.meta.principal != "" {
+			v += ";URI=spiffe://" + c.meta.principal
+		}
+		c.meta.xfcc = []string{v}
 	}
 	return tc, nil
 }

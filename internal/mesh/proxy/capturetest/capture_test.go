@@ -142,6 +142,7 @@ func httpBackend(t testing.TB, addr, name string) string {
 	t.Helper()
 	ln := listen(t, addr)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen-Xfcc", r.Header.Get("X-Forwarded-Client-Cert"))
 		fmt.Fprintf(w, "%s %s %s %s", name, r.Host, r.URL.Path, r.Proto)
 	})}
 	var p http.Protocols
@@ -403,7 +404,9 @@ func plainGet(t *testing.T, path string) (*http.Response, string, error) {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 5 * time.Second}
 	tr := &http.Transport{DialContext: d.DialContext}
 	defer tr.CloseIdleConnections()
-	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + podIP + ":8080" + path)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+podIP+":8080"+path, nil)
+	req.Header.Set("X-Forwarded-Client-Cert", "By=spiffe://forged")
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		return nil, "", err
 	}
@@ -440,6 +443,11 @@ func TestInboundStrictMTLS(t *testing.T) {
 		if res.TLS == nil || len(res.TLS.PeerCertificates) == 0 ||
 			res.TLS.PeerCertificates[0].URIs[0].String() != "spiffe://cluster.local/ns/default/sa/server" {
 			t.Fatal("server did not present the identity")
+		}
+		xfcc := res.Header.Get("X-Seen-Xfcc")
+		if !strings.HasPrefix(xfcc, "By=spiffe://cluster.local/ns/default/sa/server;Hash=") ||
+			!strings.HasSuffix(xfcc, `;Subject="";URI=spiffe://cluster.local/ns/default/sa/client`) {
+			t.Fatalf("x-forwarded-client-cert %q", xfcc)
 		}
 	})
 	t.Run("mesh client offering only the mesh ALPN speaks HTTP/1.1", func(t *testing.T) {
@@ -514,6 +522,9 @@ func TestInboundPermissive(t *testing.T) {
 		}
 		if info := s.last(t); info.PeerPrincipal != "" || info.FilterChain != "inbound|8080" {
 			t.Fatalf("request info %+v", info)
+		}
+		if xfcc := res.Header.Get("X-Seen-Xfcc"); xfcc != "" {
+			t.Fatalf("a client's own x-forwarded-client-cert reached the app: %q", xfcc)
 		}
 	})
 	t.Run("mesh mTLS", func(t *testing.T) {
