@@ -40,8 +40,10 @@ const (
 	// permissivePeekTimeout bounds waiting for a client's first bytes on
 	// a permissive chain, to tell mesh mTLS from plaintext. A
 	// server-first protocol on a permissive port waits this long before
-	// it is served as plaintext (Envoy's TLS inspector has the same
-	// trade-off; Istio's default detection timeout is similar).
+	// it is served as plaintext. Envoy's TLS inspector has the same
+	// trade-off, and Istio's default protocolDetectionTimeout is 0 (wait
+	// for the client forever: Istio documents server-first protocols as
+	// needing STRICT or DISABLE); Skiff gives up after a second instead.
 	permissivePeekTimeout = time.Second
 	// handshakeTimeout bounds a mesh mTLS handshake.
 	handshakeTimeout = 10 * time.Second
