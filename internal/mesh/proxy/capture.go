@@ -154,7 +154,9 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 			if in.Direction == Outbound && in.Unmatched != Blackhole {
 				hosts = withPassthrough(hosts)
 			}
-			ch.http = &listenerSpec{name: l.Name, address: l.Address, hosts: hosts}
+			// A sidecar is transparent: the app's own X-Forwarded-Proto
+			// and -Host pass (as Envoy's sidecars keep them).
+			ch.http = &listenerSpec{name: l.Name, address: l.Address, hosts: hosts, trust: true}
 		case fc.TCPCluster != "":
 			if ch.tcp = c.clusters[fc.TCPCluster]; ch.tcp == nil {
 				c.errorf("%s.tcpCluster: no cluster %q", cf, fc.TCPCluster)
