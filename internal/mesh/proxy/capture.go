@@ -173,15 +173,31 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 		}
 	}
 	if cfg.Identity != nil {
-		id, err := c.parseInboundIdentity(cfg.Identity)
-		if err != nil {
-			c.errorf("identity: %v", err)
-		}
-		cs.identity = id
+		cs.identity = c.captureIdentity(cfg.Identity)
 	} else if needIdentity {
 		c.errorf("%s.capture: chains with mtls need the config's identity", f)
 	}
 	return cs
+}
+
+// captureIdentity parses the config's identity once per compile for
+// every capture listener (nil when it is bad: that is reported once).
+func (c *compiler) captureIdentity(in *Identity) *inboundIdentity {
+	if !c.captureID.done {
+		id, err := c.parseInboundIdentity(in)
+		if err != nil {
+			c.errorf("identity: %v", err)
+		}
+		c.captureID.id, c.captureID.done = id, true
+	}
+	return c.captureID.id
+}
+
+// captureIdentityCache is the compiler's parsed identity for capture
+// listeners.
+type captureIdentityCache struct {
+	id   *inboundIdentity
+	done bool
 }
 
 func (c *compiler) parseInboundIdentity(in *Identity) (*inboundIdentity, error) {
