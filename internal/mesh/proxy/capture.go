@@ -173,31 +173,25 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 		}
 	}
 	if cfg.Identity != nil {
-		cs.identity = c.captureIdentity(cfg.Identity)
+		id, err := c.parseInboundIdentity(cfg.Identity)
+		if err != nil && firstCapture(cfg, l) {
+			c.errorf("identity: %v", err) // once, not per capture listener
+		}
+		cs.identity = id
 	} else if needIdentity {
 		c.errorf("%s.capture: chains with mtls need the config's identity", f)
 	}
 	return cs
 }
 
-// captureIdentity parses the config's identity once per compile for
-// every capture listener (nil when it is bad: that is reported once).
-func (c *compiler) captureIdentity(in *Identity) *inboundIdentity {
-	if !c.captureID.done {
-		id, err := c.parseInboundIdentity(in)
-		if err != nil {
-			c.errorf("identity: %v", err)
+// firstCapture reports whether l is cfg's first capture listener.
+func firstCapture(cfg *Config, l *Listener) bool {
+	for i := range cfg.Listeners {
+		if cfg.Listeners[i].Capture != nil {
+			return &cfg.Listeners[i] == l
 		}
-		c.captureID.id, c.captureID.done = id, true
 	}
-	return c.captureID.id
-}
-
-// captureIdentityCache is the compiler's parsed identity for capture
-// listeners.
-type captureIdentityCache struct {
-	id   *inboundIdentity
-	done bool
+	return false
 }
 
 func (c *compiler) parseInboundIdentity(in *Identity) (*inboundIdentity, error) {

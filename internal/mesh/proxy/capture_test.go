@@ -123,3 +123,20 @@ func TestCaptureCompileErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestCaptureBadIdentityReportedOnce(t *testing.T) {
+	cfg := &Config{
+		Identity: &Identity{CertPEM: []byte("x"), KeyPEM: []byte("y"), RootsPEM: []byte("z")},
+		Listeners: []Listener{
+			{Name: "out", Address: "0.0.0.0:15001", Capture: &Capture{Direction: Outbound}},
+			{Name: "in", Address: "0.0.0.0:15006", Capture: &Capture{Direction: Inbound}},
+		},
+	}
+	_, _, err := compile(cfg, nil, (&certCache{}).get)
+	if err == nil {
+		t.Fatal("bad identity accepted")
+	}
+	if n := strings.Count(err.Error(), "identity:"); n != 1 {
+		t.Fatalf("identity reported %d times: %v", n, err)
+	}
+}

@@ -161,8 +161,6 @@ type compiler struct {
 	clusters map[string]*cluster
 	pending  map[*cluster][]Endpoint // endpoints for clusters kept from prev
 	tables   map[string]*hostTable
-
-	captureID captureIdentityCache // capture.go
 }
 
 func (c *compiler) errorf(format string, args ...any) {
