@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -125,18 +126,19 @@ func TestCaptureCompileErrors(t *testing.T) {
 }
 
 func TestCaptureBadIdentityReportedOnce(t *testing.T) {
-	cfg := &Config{
-		Identity: &Identity{CertPEM: []byte("x"), KeyPEM: []byte("y"), RootsPEM: []byte("z")},
-		Listeners: []Listener{
-			{Name: "out", Address: "0.0.0.0:15001", Capture: &Capture{Direction: Outbound}},
-			{Name: "in", Address: "0.0.0.0:15006", Capture: &Capture{Direction: Inbound}},
-		},
+	count := func(listeners int) int {
+		cfg := &Config{Identity: &Identity{CertPEM: []byte("x"), KeyPEM: []byte("y"), RootsPEM: []byte("z")}}
+		for i := range listeners {
+			cfg.Listeners = append(cfg.Listeners, Listener{Name: fmt.Sprint("l", i), Address: fmt.Sprint("0.0.0.0:1500", i),
+				Capture: &Capture{Direction: Outbound}})
+		}
+		_, _, err := compile(cfg, nil, (&certCache{}).get)
+		if err == nil {
+			t.Fatal("bad identity accepted")
+		}
+		return strings.Count(err.Error(), "identity:")
 	}
-	_, _, err := compile(cfg, nil, (&certCache{}).get)
-	if err == nil {
-		t.Fatal("bad identity accepted")
-	}
-	if n := strings.Count(err.Error(), "identity:"); n != 1 {
-		t.Fatalf("identity reported %d times: %v", n, err)
+	if one, two := count(1), count(2); one != two {
+		t.Fatalf("identity reported %d times with one capture listener, %d with two", one, two)
 	}
 }
