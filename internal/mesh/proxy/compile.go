@@ -29,11 +29,13 @@ type listenerSpec struct {
 	trust         bool
 	hosts         *hostTable
 	certs         *certTable
+	// capture is set on capture listeners (capture.go).
+	capture *captureSpec
 }
 
 // restartKey is what needs a new socket or server when it changes.
 func (l *listenerSpec) restartKey() string {
-	return fmt.Sprintf("%s|%t|%t", l.address, l.tls, l.h2c)
+	return fmt.Sprintf("%s|%t|%t|%t", l.address, l.tls, l.h2c, l.capture != nil)
 }
 
 type vhost struct {
@@ -228,7 +230,9 @@ func compile(cfg *Config, prev *snapshot, certs func(*Certificate) (*tls.Certifi
 		}
 		addrs[l.Address] = l.Name
 		spec := &listenerSpec{name: l.Name, address: l.Address, h2c: l.H2C, trust: l.TrustForwarded}
-		if spec.hosts = c.tables[l.RouteTable]; spec.hosts == nil {
+		if l.Capture != nil {
+			spec.capture = c.capture(f, cfg, l)
+		} else if spec.hosts = c.tables[l.RouteTable]; spec.hosts == nil {
 			c.errorf("%s.routeTable: no route table %q", f, l.RouteTable)
 		}
 		if l.TLS != nil {
