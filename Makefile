@@ -18,6 +18,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/skiff ./cmd/skiff
 	ln -sf skiff bin/kubectl
 	CGO_ENABLED=1 $(GO) build -tags "seccomp runc_nocriu" -o bin/skiff-shim ./cmd/skiff-shim
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/skiff-proxy ./cmd/skiff-proxy
 
 EXAMPLES := hello productms productreviewms ui loadgen
 

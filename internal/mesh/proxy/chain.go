@@ -149,6 +149,9 @@ func (h *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.info.snap = snap
 	rec.info.ConfigVersion = snap.cfg.Version
 	rec.info.lis = snap.listeners[h.name]
+	if l := rec.info.lis; l != nil && l.capture != nil {
+		rec.info.lis = captureRequest(&rec.info, l, r)
+	}
 	h.chain.ServeHTTP(rec, r)
 	abort := rec.info.abort
 	*rec = recorder{}

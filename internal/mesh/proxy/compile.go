@@ -29,11 +29,13 @@ type listenerSpec struct {
 	trust         bool
 	hosts         *hostTable
 	certs         *certTable
+	// capture is set on capture listeners (capture.go).
+	capture *captureSpec
 }
 
 // restartKey is what needs a new socket or server when it changes.
 func (l *listenerSpec) restartKey() string {
-	return fmt.Sprintf("%s|%t|%t", l.address, l.tls, l.h2c)
+	return fmt.Sprintf("%s|%t|%t|%t", l.address, l.tls, l.h2c, l.capture != nil)
 }
 
 type vhost struct {
@@ -76,7 +78,6 @@ type route struct {
 
 type target struct {
 	cluster     *cluster
-	metadata    map[string]string // Cluster.Metadata, for RequestInfo
 	weight      uint32
 	reqHeaders  headerOps
 	respHeaders headerOps
@@ -160,8 +161,6 @@ func (p *retryPolicy) onAnswers() bool {
 
 // compiler turns a Config into a snapshot, collecting every problem.
 type compiler struct {
-	cfg      *Config
-	meta     map[string]map[string]string // Cluster.Metadata by name, built on first use
 	prev     *snapshot
 	certs    func(c *Certificate) (*tls.Certificate, error)
 	errs     []error
@@ -183,7 +182,7 @@ func compile(cfg *Config, prev *snapshot, certs func(*Certificate) (*tls.Certifi
 	if cfg == nil {
 		return nil, nil, fmt.Errorf("nil config: %w", errdefs.ErrInvalid)
 	}
-	c := &compiler{cfg: cfg, prev: prev, certs: certs, clusters: map[string]*cluster{},
+	c := &compiler{prev: prev, certs: certs, clusters: map[string]*cluster{},
 		pending: map[*cluster][]Endpoint{}, tables: map[string]*hostTable{}}
 	meshID, err := parseIdentity(cfg.Identity)
 	if err != nil {
@@ -231,7 +230,9 @@ func compile(cfg *Config, prev *snapshot, certs func(*Certificate) (*tls.Certifi
 		}
 		addrs[l.Address] = l.Name
 		spec := &listenerSpec{name: l.Name, address: l.Address, h2c: l.H2C, trust: l.TrustForwarded}
-		if spec.hosts = c.tables[l.RouteTable]; spec.hosts == nil {
+		if l.Capture != nil {
+			spec.capture = c.capture(f, cfg, l)
+		} else if spec.hosts = c.tables[l.RouteTable]; spec.hosts == nil {
 			c.errorf("%s.routeTable: no route table %q", f, l.RouteTable)
 		}
 		if l.TLS != nil {
@@ -405,7 +406,7 @@ func (c *compiler) route(f, vhostName string, in *Route) *route {
 			if len(in.Clusters) == 1 {
 				w = 1
 			}
-			r.targets = append(r.targets, target{cluster: cl, weight: w, metadata: c.clusterMetadata(wc.Cluster),
+			r.targets = append(r.targets, target{cluster: cl, weight: w,
 				reqHeaders:  c.headerOps(fmt.Sprintf("%s.clusters[%d].requestHeaders", f, k), &wc.RequestHeaders),
 				respHeaders: c.headerOps(fmt.Sprintf("%s.clusters[%d].responseHeaders", f, k), &wc.ResponseHeaders)})
 			r.totalWeight += w

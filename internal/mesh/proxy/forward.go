@@ -64,7 +64,6 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	}
 	rt.reqHeaders.apply(h)
 	tg.reqHeaders.apply(h)
-	info.ClusterMetadata = tg.metadata // for telemetry (clustermeta.go)
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // or net/http's client would add its own
 	}

@@ -20,6 +20,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog receives every request when set.
 	AccessLog AccessLogger
+	// TCP, when set, is told about every connection a capture listener
+	// forwards whole, and counts its bytes (capture_tcp.go).
+	TCP func(*TCPConn) TCPStream
 	// Middleware are extra stages between routing and forwarding (the
 	// mesh's authorization, fault injection, ...), outermost first.
 	Middleware []Middleware
@@ -51,6 +54,10 @@ type Proxy struct {
 	readyOnce sync.Once
 	servers   map[string]*server // by listener name, while running
 	wg        sync.WaitGroup     // Serve goroutines and draining servers
+
+	// passthrough pools connections to original destinations
+	// (capture_passthrough.go).
+	passthrough passthroughTransport
 }
 
 // server is one listener's socket and HTTP server.
@@ -60,6 +67,9 @@ type server struct {
 	ln       net.Listener
 	srv      *http.Server
 	draining atomic.Bool
+	// capture serves a capture listener's connections (srv then serves
+	// its HTTP chains).
+	capture *captureServer
 }
 
 // New returns a Proxy with an empty configuration. It does no I/O.
@@ -244,6 +254,10 @@ func (p *Proxy) reconcileServers(snap *snapshot, bound map[string]net.Listener) 
 }
 
 func (p *Proxy) serve(l *listenerSpec, ln net.Listener) {
+	if l.capture != nil {
+		p.serveCapture(l, ln)
+		return
+	}
 	srv := &http.Server{
 		Handler:           p.Handler(l.name),
 		ReadHeaderTimeout: p.opts.ReadHeaderTimeout,
@@ -288,6 +302,9 @@ func (p *Proxy) drain(s *server) {
 		if err := s.srv.Shutdown(ctx); err != nil {
 			_ = s.srv.Close()
 		}
+		if s.capture != nil {
+			s.capture.drain(ctx)
+		}
 	})
 }
 
@@ -307,5 +324,6 @@ func (p *Proxy) certificateFor(listener string) func(*tls.ClientHelloInfo) (*tls
 func (p *Proxy) Handler(listener string) http.Handler {
 	stages := []Middleware{AccessLog(p.opts.AccessLog), RequestID(), Forwarded(), Router()}
 	stages = append(stages, p.opts.Middleware...)
+	stages = append(stages, p.passthroughStage) // capture_passthrough.go
 	return &root{p: p, name: listener, chain: Chain(p.Forward(), stages...)}
 }

@@ -1,0 +1,81 @@
+// Command skiff-proxy is the mesh's sidecar proxy: the process of every
+// injected pod's istio-proxy container (image skiff.dev/proxy:builtin).
+// It runs package sidecar: configuration from the node over the unix
+// socket the node agent mounts at /var/run/skiff-mesh, capture listeners
+// on 15001/15006, readiness on 15021, metrics on 15020 and the admin's
+// config dump on 127.0.0.1:15000.
+//
+//	skiff-proxy [--socket PATH] [--log-level debug|info|warn|error]
+//
+// Both flags can be given in the environment instead:
+// SKIFF_MESH_SOCKET and SKIFF_PROXY_LOG_LEVEL.
+//
+// It is a binary of its own, apart from skiff, because one runs in every
+// meshed pod: it links no Kubernetes or Istio API packages (deps_test.go
+// checks), so that it stays small at rest.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"skiff.dev/skiff/internal/mesh/meshconfig"
+	"skiff.dev/skiff/internal/mesh/sidecar"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "skiff-proxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("skiff-proxy", flag.ContinueOnError)
+	socket := fs.String("socket", envOr("SKIFF_MESH_SOCKET", filepath.Join(meshconfig.MountPath, meshconfig.SocketName)),
+		"the node's mesh socket (env SKIFF_MESH_SOCKET)")
+	level := fs.String("log-level", envOr("SKIFF_PROXY_LOG_LEVEL", "info"),
+		"debug, info, warn or error (env SKIFF_PROXY_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sc := sidecar.New(sidecar.Options{
+		Logger:  log,
+		Socket:  *socket,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		// The mesh's telemetry (istio_requests_total, ...) plugs in
+		// here: Middleware and AccessLog, built per workload, register
+		// their metrics in reg.
+	})
+
+	// The node agent stops the sidecar after the app containers (native
+	// sidecar): on SIGTERM, drain and exit.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	return sc.Run(ctx)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
