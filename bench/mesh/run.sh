@@ -21,7 +21,8 @@
 #                         TARGETS=direct,pair,... MTLS=false JSON=file
 #                         PROFILE=dir (CPU profiles of the pairproxy processes)
 #                         PROXY_ENV=GOMAXPROCS=1,GOGC=200 (Skiff's proxies only)
-# Results go to docs/benchmarks.md ("Mesh") by hand.
+# About 15 minutes with the defaults. Results go to docs/benchmarks.md
+# ("Mesh") by hand.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" = 0 ] && [ -z "${SKIFF_BENCH_NETNS:-}" ]; then
