@@ -193,6 +193,40 @@ func TestSigner(t *testing.T) {
 			}
 		})
 	}
+	t.Run("forged requester", func(t *testing.T) {
+		// The API server, not the client, says who asks.
+		mallory := c.as(t, "mallory")
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := ca.NewRequest(key, cartID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		csr, err := mallory.CertificatesV1().CertificateSigningRequests().Create(t.Context(), &certificatesv1.CertificateSigningRequest{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "forged-", Annotations: map[string]string{
+				ca.PodNamespaceAnnotation: pod.Namespace, ca.PodNameAnnotation: pod.Name}},
+			Spec: certificatesv1.CertificateSigningRequestSpec{
+				Request: req, SignerName: ca.SignerName, Username: "system:node:node-a", Groups: []string{"system:nodes"},
+				Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature},
+			},
+			Status: certificatesv1.CertificateSigningRequestStatus{Conditions: []certificatesv1.CertificateSigningRequestCondition{
+				{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if csr.Spec.Username != "mallory" || len(csr.Status.Conditions) != 0 {
+			t.Fatalf("created as %q with conditions %v", csr.Spec.Username, csr.Status.Conditions)
+		}
+		// Nor may mallory sign it through /status.
+		csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue}}
+		csr.Status.Certificate = []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+		if _, err := mallory.CertificatesV1().CertificateSigningRequests().UpdateStatus(t.Context(), csr, metav1.UpdateOptions{}); err == nil {
+			t.Error("a certificate was set through /status on a request nobody approved")
+		}
+	})
 	t.Run("pod gone", func(t *testing.T) {
 		gone := c.pod(t, "shop", "gone", "node-a", "cart")
 		if err := c.admin.CoreV1().Pods("shop").Delete(t.Context(), "gone", *metav1.NewDeleteOptions(0)); err != nil {

@@ -210,3 +210,23 @@ func TestParseSPIFFEID(t *testing.T) {
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
+
+func BenchmarkSign(b *testing.B) {
+	c, err := LoadOrCreate(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, err := NewRequest(k, testID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := c.Sign(req, testID, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

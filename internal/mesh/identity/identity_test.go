@@ -26,7 +26,7 @@ import (
 
 // start runs a server with the mesh signer (certificates living ttl) and
 // a Manager for node-a with the node's own credentials.
-func start(t *testing.T, ttl time.Duration) (admin kubernetes.Interface, meshCA *ca.CA, m *identity.Manager) {
+func start(t testing.TB, ttl time.Duration) (admin kubernetes.Interface, meshCA *ca.CA, m *identity.Manager) {
 	t.Helper()
 	env := testenv.Start(t, testenv.WithoutControllers)
 	meshCA, err := ca.LoadOrCreate(t.TempDir(), ca.Options{TTL: ttl})
@@ -66,7 +66,7 @@ func start(t *testing.T, ttl time.Duration) (admin kubernetes.Interface, meshCA 
 	return env.Client, meshCA, m
 }
 
-func setup(t *testing.T, admin kubernetes.Interface, roots []byte) *corev1.Pod {
+func setup(t testing.TB, admin kubernetes.Interface, roots []byte) *corev1.Pod {
 	t.Helper()
 	ctx := t.Context()
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
