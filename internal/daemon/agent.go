@@ -177,11 +177,11 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 			return fmt.Errorf("node credentials: %w", err)
 		}
 	}
-	meshIdentity, meshIdentityDone, err := runMeshIdentity(ctx, nodeCfg, o.NodeName, o.Logger)
+	meshIdentity, stopMeshIdentity, err := runMeshIdentity(ctx, nodeCfg, o.NodeName, o.Logger)
 	if err != nil {
 		return fmt.Errorf("mesh identity: %w", err)
 	}
-	defer func() { <-meshIdentityDone }()
+	defer stopMeshIdentity()
 	_ = meshIdentity // the node's mesh server (internal/mesh/control) serves these identities
 	a := agent.New(agent.Options{
 		NodeName:   o.NodeName,

@@ -52,15 +52,17 @@ func (c *certs) nodeCredentials(addr string) func(nodeName string) (*rest.Config
 	}
 }
 
-// runMeshIdentity starts the node's identity Manager; done closes once
-// it has stopped after ctx ends. cfg should carry the node's credentials.
-func runMeshIdentity(ctx context.Context, cfg *rest.Config, nodeName string, log *slog.Logger) (*meshidentity.Manager, <-chan struct{}, error) {
+// runMeshIdentity starts the node's identity Manager until ctx ends or
+// stop is called; stop returns once it has stopped. cfg should carry the
+// node's credentials.
+func runMeshIdentity(ctx context.Context, cfg *rest.Config, nodeName string, log *slog.Logger) (m *meshidentity.Manager, stop func(), err error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	factory := informers.NewSharedInformerFactory(client, 0)
-	m := meshidentity.New(client, factory, log, meshidentity.Options{NodeName: nodeName})
+	m = meshidentity.New(client, factory, log, meshidentity.Options{NodeName: nodeName})
 	factory.Start(ctx.Done())
 	done := make(chan struct{})
 	go func() {
@@ -70,5 +72,5 @@ func runMeshIdentity(ctx context.Context, cfg *rest.Config, nodeName string, log
 			log.Error("mesh identity stopped", "component", "mesh-identity", "err", err)
 		}
 	}()
-	return m, done, nil
+	return m, func() { cancel(); <-done }, nil
 }

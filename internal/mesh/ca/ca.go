@@ -5,8 +5,16 @@
 // separate from the cluster CA so that a workload certificate never
 // authenticates to the Kubernetes API, and the API's never to a sidecar.
 //
+// Root rotation: move mesh-ca.{crt,key} aside, append the old mesh-ca.crt
+// to mesh-roots.pem and restart the server. A new root signs from then on
+// and the trusted bundle is new + old; the roots publisher puts it in
+// every namespace, nodes hand it to their sidecars (identity.Manager
+// reports the change on Rotated), and workload certificates move to the
+// new root as they renew. Once the longest TTL has passed, drop the old
+// root from mesh-roots.pem.
+//
 // The server's CSR signer (internal/controllers/csrsigner) imports it;
-// nodes never hold the mesh root's key.
+// nodes use its request helpers and never hold the mesh root's key.
 package ca
 
 import (
