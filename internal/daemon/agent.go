@@ -72,7 +72,11 @@ type AgentOptions struct {
 	// the node's own, with table "skiff-node" and default bridge
 	// "skiff-node0", so that it stays clear of a container engine's.
 	Network *bridge.Manager
-	Logger  *slog.Logger
+	// NodeCredentials, if set, gives the node a client config of its own
+	// identity (system:node:NAME) for what the server checks per node
+	// (mesh workload certificates); nil uses Config.
+	NodeCredentials func(nodeName string) (*rest.Config, error)
+	Logger          *slog.Logger
 	// Ready, if not nil, is closed once the node is registered and runs
 	// pods.
 	Ready chan<- struct{}
@@ -167,6 +171,18 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		return fmt.Errorf("node networking: %w", err)
 	}
 	defer func() { <-netDone }()
+	nodeCfg := o.Config
+	if o.NodeCredentials != nil {
+		if nodeCfg, err = o.NodeCredentials(o.NodeName); err != nil {
+			return fmt.Errorf("node credentials: %w", err)
+		}
+	}
+	meshIdentity, stopMeshIdentity, err := runMeshIdentity(ctx, nodeCfg, o.NodeName, o.Logger)
+	if err != nil {
+		return fmt.Errorf("mesh identity: %w", err)
+	}
+	defer stopMeshIdentity()
+	_ = meshIdentity // the node's mesh server (internal/mesh/control) serves these identities
 	a := agent.New(agent.Options{
 		NodeName:   o.NodeName,
 		Client:     client,
