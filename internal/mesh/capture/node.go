@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"skiff.dev/skiff/internal/errdefs"
+	"skiff.dev/skiff/internal/mesh/meshconfig"
 )
 
 // Node is the node's side of its meshed pods, what the node agent calls
@@ -27,6 +28,22 @@ type Node struct {
 // (<node data dir>/meshconfig.PodsDir). It does no I/O.
 func NewNode(dir string, log *slog.Logger) *Node {
 	return &Node{dir: dir, log: log.With("component", "mesh-capture")}
+}
+
+// Wants reports whether the pod needs the node's mesh: it carries the
+// injection status annotation and has a network namespace of its own.
+func (n *Node) Wants(pod *corev1.Pod) bool {
+	_, injected := pod.Annotations[meshconfig.StatusAnnotation]
+	return injected && !pod.Spec.HostNetwork
+}
+
+// VolumeDir is the pod's mesh directory when v is the volume injection
+// added (an emptyDir named meshconfig.VolumeName).
+func (n *Node) VolumeDir(pod *corev1.Pod, v *corev1.Volume) (string, bool) {
+	if v.Name != meshconfig.VolumeName || v.EmptyDir == nil || !n.Wants(pod) {
+		return "", false
+	}
+	return n.PodDir(pod.UID), true
 }
 
 // PodDir is the pod's mesh directory on the node.
@@ -59,6 +76,9 @@ func (n *Node) SetUp(_ context.Context, pod *corev1.Pod, netnsPath string) error
 // TearDown removes the pod's capture (when its namespace still exists;
 // netnsPath may be "") and its mesh directory; idempotent.
 func (n *Node) TearDown(_ context.Context, podUID types.UID, netnsPath string) error {
+	if _, err := os.Stat(n.PodDir(podUID)); os.IsNotExist(err) {
+		return nil // never set up (SetUp makes the directory first)
+	}
 	if netnsPath != "" {
 		if err := Remove(netnsPath); err != nil {
 			n.log.Warn("removing a pod's capture", "pod", podUID, "err", err)
