@@ -9,13 +9,15 @@ import (
 	"skiff.dev/skiff/internal/mesh/meshconfig"
 )
 
-// Probe timing, as Istio's template for native sidecars: the startup
-// probe looks every second for up to ten minutes (the pod's other
-// containers wait for it), the readiness probe every 15 s.
+// Probe timing. The startup probe is Istio's for native sidecars: every
+// second for up to ten minutes (the pod's other containers wait for it).
+// The readiness probe looks every 2 s rather than Istio's 15 s: its
+// first look comes one period after the startup probe passed, and the
+// pod is not Ready (nor in its Services' endpoints) before it.
 const (
 	startupPeriod    = 1
 	startupFailures  = 600
-	readinessPeriod  = 15
+	readinessPeriod  = 2
 	readinessFailure = 4
 	probeTimeout     = 3
 )
@@ -53,10 +55,18 @@ func Sidecar() corev1.Container {
 		Ports: []corev1.ContainerPort{
 			{Name: "http-stats", ContainerPort: meshconfig.StatsPort, Protocol: corev1.ProtocolTCP},
 		},
-		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse("10m"),
-			corev1.ResourceMemory: resource.MustParse("40Mi"),
-		}},
+		// Small requests; Istio's limits, so that a quota on limits
+		// admits the pod.
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("10m"),
+				corev1.ResourceMemory: resource.MustParse("40Mi"),
+			},
+			Limits: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("2"),
+				corev1.ResourceMemory: resource.MustParse("1Gi"),
+			},
+		},
 		VolumeMounts:   []corev1.VolumeMount{{Name: meshconfig.VolumeName, MountPath: meshconfig.MountPath}},
 		StartupProbe:   probe(startupPeriod, startupFailures),
 		ReadinessProbe: probe(readinessPeriod, readinessFailure),

@@ -11,8 +11,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff.dev/skiff/internal/mesh/meshconfig"
+	"skiff.dev/skiff/internal/printers"
 	"skiff.dev/skiff/internal/runtime/runtimetest"
 	"skiff.dev/skiff/internal/testenv"
 )
@@ -144,6 +146,24 @@ func TestMeshedJob(t *testing.T) {
 		}
 		return j.Status.Succeeded == 1, nil
 	})
+
+	// A long-running meshed pod shows 2/2 once its sidecar is ready.
+	web := simplePod("web", corev1.RestartPolicyAlways, "exec sleep 3600")
+	web.Labels = map[string]string{meshconfig.InjectAnnotation: "true"}
+	web.Spec.NodeName = ""
+	web.Spec.TerminationGracePeriodSeconds = new(int64(1)) // sh as PID 1 ignores SIGTERM
+	if _, err := c.CoreV1().Pods("default").Create(ctx, web, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "web shows 2/2", func(ctx context.Context) (bool, error) {
+		p, err := c.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		cells, err := printers.For(schema.GroupKind{Kind: "Pod"}).Cells(p, time.Now())
+		return err == nil && cells[1] == "2/2" && cells[2] == "Running", err
+	})
+
 	meshDir := filepath.Join(dir, "data", "node", meshconfig.PodsDir, string(pod.UID))
 	if _, err := os.Stat(meshDir); err != nil {
 		t.Errorf("mesh directory of the finished pod: %v", err)
