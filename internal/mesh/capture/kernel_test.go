@@ -1,7 +1,9 @@
 package capture_test
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -14,7 +16,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
 
+	"skiff.dev/skiff/internal/errdefs"
 	"skiff.dev/skiff/internal/mesh/capture"
 	"skiff.dev/skiff/internal/mesh/meshconfig"
 	"skiff.dev/skiff/internal/runtime/runtimetest"
@@ -291,4 +295,52 @@ func TestCaptureInKernel(t *testing.T) {
 		c.Close()
 	}
 	expectNone(t, "after Remove", outbound)
+}
+
+// TestNode sets a meshed pod up and tears it down in the lab's pod
+// namespace: the mesh directory and the table come and go together.
+func TestNode(t *testing.T) {
+	l := newLab(t)
+	nsPath := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(l.pod))
+	n := capture.NewNode(t.TempDir(), slog.New(slog.DiscardHandler))
+	pod := podWith(map[string]string{meshconfig.StatusAnnotation: "{}"})
+	pod.UID = "uid-1"
+	pod.Spec.Volumes = []corev1.Volume{{Name: meshconfig.VolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	if !n.Wants(pod) {
+		t.Fatal("Wants = false for an injected pod")
+	}
+	if dir, ok := n.VolumeDir(pod, &pod.Spec.Volumes[0]); !ok || dir != n.PodDir("uid-1") {
+		t.Fatalf("VolumeDir = %q, %v", dir, ok)
+	}
+	for range 2 {
+		if err := n.SetUp(t.Context(), pod, nsPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := os.Stat(n.PodDir("uid-1")); err != nil || !st.IsDir() {
+		t.Fatalf("mesh directory: %v", err)
+	}
+	if ok, err := capture.Installed(nsPath); err != nil || !ok {
+		t.Fatalf("Installed = %v, %v", ok, err)
+	}
+	for range 2 {
+		if err := n.TearDown(t.Context(), "uid-1", nsPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(n.PodDir("uid-1")); !os.IsNotExist(err) {
+		t.Errorf("mesh directory still there: %v", err)
+	}
+	if ok, _ := capture.Installed(nsPath); ok {
+		t.Error("table still there after TearDown")
+	}
+
+	hostNet := pod.DeepCopy()
+	hostNet.Spec.HostNetwork = true
+	if n.Wants(hostNet) {
+		t.Error("Wants a host-network pod")
+	}
+	if err := n.SetUp(t.Context(), hostNet, ""); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Errorf("SetUp of a host-network pod: %v", err)
+	}
 }
