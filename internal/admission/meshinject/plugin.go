@@ -9,7 +9,8 @@
 // namespace is labelled istio-injection=enabled or the pod itself carries
 // sidecar.istio.io/inject="true" (label first, then annotation), unless
 // the pod says "false", its namespace says istio-injection=disabled, it
-// uses the host's network, or it lives in kube-system or kube-public.
+// uses the host's network, it is a static pod's mirror, or it lives in
+// kube-system or kube-public.
 // A pod already injected (it has the status annotation or a container
 // named istio-proxy) is left alone.
 //
@@ -107,7 +108,8 @@ func (p *Plugin) Admit(ctx context.Context, a *apiserver.Attributes) error {
 // podMayWant answers what the pod alone decides, so that most pods need
 // no namespace read.
 func podMayWant(pod *corev1.Pod, namespace string) bool {
-	return !Injected(pod) && !pod.Spec.HostNetwork && !ignoredNamespaces[namespace] && podChoice(pod) != "false"
+	_, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]
+	return !mirror && !Injected(pod) && !pod.Spec.HostNetwork && !ignoredNamespaces[namespace] && podChoice(pod) != "false"
 }
 
 // namespaceLabels reads the labels of the pod's namespace: from the cache,

@@ -51,6 +51,9 @@ func TestWanted(t *testing.T) {
 		}), nsLabels: enabled, want: false},
 		{name: "namespace disabled wins over pod", pod: pod(label("true")), nsLabels: disabled, want: false},
 		{name: "host network", pod: pod(func(p *corev1.Pod) { p.Spec.HostNetwork = true }), nsLabels: enabled, want: false},
+		{name: "mirror pod", pod: pod(func(p *corev1.Pod) {
+			p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "x"}
+		}), nsLabels: enabled, want: false},
 		{name: "kube-system", pod: pod(label("true")), ns: "kube-system", nsLabels: enabled, want: false},
 		{name: "kube-public", pod: pod(nil), ns: "kube-public", nsLabels: enabled, want: false},
 		{name: "already injected", pod: pod(func(p *corev1.Pod) {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"skiff.dev/skiff/internal/image/content"
 )
 
 // TestEnsureBuiltin makes the image twice (same ID, nothing new), reads
@@ -48,4 +50,45 @@ func TestEnsureBuiltin(t *testing.T) {
 	if r, _ := svc.Resolve(ctx, "skiff.dev/proxy:builtin"); r.ID.String() != changed {
 		t.Errorf("ref points at %s, want %s", r.ID, changed)
 	}
+}
+
+// BenchmarkEnsureBuiltin measures the agent-start cost of the sidecar
+// image for a 30 MB binary: a first import, then the no-change check.
+func BenchmarkEnsureBuiltin(b *testing.B) {
+	ctx := context.Background()
+	bin := filepath.Join(b.TempDir(), "skiff-proxy")
+	data := make([]byte, 30<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	bl := Builtin{Ref: "skiff.dev/proxy:builtin", Files: []BuiltinFile{{Path: "/usr/local/bin/skiff-proxy", Source: bin}}}
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			s := content.New(b.TempDir())
+			if err := s.Init(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := New(s).EnsureBuiltin(ctx, bl); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		s := content.New(b.TempDir())
+		if err := s.Init(); err != nil {
+			b.Fatal(err)
+		}
+		svc := New(s)
+		if _, err := svc.EnsureBuiltin(ctx, bl); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := svc.EnsureBuiltin(ctx, bl); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
