@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ type fakeMesh struct {
 	dir string
 
 	mu       sync.Mutex
+	fail     error                  // SetUp's answer
 	setUps   map[types.UID][]string // runtime calls before each SetUp
 	tornDown map[types.UID]int
 }
@@ -44,7 +46,7 @@ func (m *fakeMesh) SetUp(_ context.Context, pod *corev1.Pod, netns string) error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.setUps[pod.UID] = append(m.setUps[pod.UID], strings.Join(m.rt.Calls(), "\n"))
-	return nil
+	return m.fail
 }
 
 func (m *fakeMesh) TearDown(_ context.Context, uid types.UID, netns string) error {
@@ -116,4 +118,32 @@ func TestMeshSeam(t *testing.T) {
 		_, torn := mesh.counts(created.UID)
 		return torn > 0, nil
 	})
+}
+
+// TestMeshSetUpFailure: a pod whose mesh cannot be set up starts no
+// container and says why in an event; it starts once the mesh works.
+func TestMeshSetUpFailure(t *testing.T) {
+	env := newEnv(t)
+	var mesh *fakeMesh
+	n := startNode(t, env, func(o *agent.Options) {
+		mesh = &fakeMesh{rt: o.Runtime.(*agenttest.Runtime), dir: t.TempDir(), setUps: map[types.UID][]string{}, tornDown: map[types.UID]int{},
+			fail: errors.New("bad capture annotation")}
+		o.Mesh = mesh
+	})
+	n.rt.AddImage(meshconfig.Image)
+	p := pod("broken", corev1.Container{Name: "app", Image: "busybox:1"})
+	meshinject.Inject(p)
+	p.Spec.InitContainers[0].StartupProbe, p.Spec.InitContainers[0].ReadinessProbe = nil, nil
+	created := create(t, env.Client, p)
+	hasEvent(t, env.Client, "broken", "FailedCreatePodSandBox")
+	if i := callIndex(n.rt.Calls(), "CreateAndStart"); i >= 0 {
+		t.Errorf("a container started without the mesh: %v", n.rt.Calls())
+	}
+	mesh.mu.Lock()
+	mesh.fail = nil
+	mesh.mu.Unlock()
+	waitPod(t, env.Client, "broken", "running once the mesh works", func(p *corev1.Pod) bool { return ready(p) })
+	if s, _ := mesh.counts(created.UID); len(s) < 2 {
+		t.Errorf("%d SetUps, want a retry", len(s))
+	}
 }
