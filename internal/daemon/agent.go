@@ -47,6 +47,9 @@ type AgentOptions struct {
 	// ShimPath is the skiff-shim binary (default: beside this
 	// executable, then $PATH).
 	ShimPath string
+	// ProxyPath is the skiff-proxy binary the node makes its sidecar
+	// image from (default: beside this executable, then $PATH).
+	ProxyPath string
 	// PodCIDR is the node's pod subnet (default 10.244.0.0/24).
 	PodCIDR string
 	// NodeIP is the node's address (default: detected).
@@ -132,10 +135,12 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		}
 		defer nets.Close()
 	}
+	imgs := images.New(store)
+	ensureProxyImage(ctx, imgs, o.ProxyPath, o.Logger)
 	pods := podruntime.New(podruntime.Options{
 		DataDir:   filepath.Join(nodeData, "podruntime"),
 		RunDir:    filepath.Join(nodeRun, "podruntime"),
-		Images:    images.New(store),
+		Images:    imgs,
 		Snapshots: snapshot.New(filepath.Join(o.DataDir, "layers"), store),
 		Runtime:   runtime.New(runtime.Options{StateDir: filepath.Join(nodeRun, "runtime"), ShimPath: shim, Logger: o.Logger}),
 		Network:   nets,
@@ -193,6 +198,7 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		ServerPort: port,
 		ClusterDNS: clusterDNS,
 		ResolvConf: o.Net.ResolvConf,
+		Mesh:       newMeshNode(nodeData, o.Logger),
 	}, o.Logger)
 	stopServer := func() {}
 	if srvLn != nil {
