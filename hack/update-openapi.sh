@@ -27,6 +27,7 @@ pkgs=(
   k8s.io/api/networking/v1
   k8s.io/api/discovery/v1
   k8s.io/api/coordination/v1
+  k8s.io/api/certificates/v1
   k8s.io/api/policy/v1
   k8s.io/api/rbac/v1
   k8s.io/api/storage/v1

@@ -5,10 +5,10 @@
 // on 15001/15006, readiness on 15021, metrics on 15020 and the admin's
 // config dump on 127.0.0.1:15000.
 //
-//	skiff-proxy [--socket PATH] [--log-level debug|info|warn|error]
+//	skiff-proxy [--socket PATH] [--log-level debug|info|warn|error] [--access-log]
 //
-// Both flags can be given in the environment instead:
-// SKIFF_MESH_SOCKET and SKIFF_PROXY_LOG_LEVEL.
+// The flags can be given in the environment instead: SKIFF_MESH_SOCKET,
+// SKIFF_PROXY_LOG_LEVEL and SKIFF_PROXY_ACCESS_LOG=1.
 //
 // It is a binary of its own, apart from skiff, because one runs in every
 // meshed pod: it links no Kubernetes or Istio API packages (deps_test.go
@@ -30,7 +30,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"skiff.dev/skiff/internal/mesh/meshconfig"
+	"skiff.dev/skiff/internal/mesh/proxy"
 	"skiff.dev/skiff/internal/mesh/sidecar"
+	"skiff.dev/skiff/internal/mesh/telemetry"
 )
 
 func main() {
@@ -46,6 +48,8 @@ func run(args []string) error {
 		"the node's mesh socket (env SKIFF_MESH_SOCKET)")
 	level := fs.String("log-level", envOr("SKIFF_PROXY_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env SKIFF_PROXY_LOG_LEVEL)")
+	accessLogOn := fs.Bool("access-log", os.Getenv("SKIFF_PROXY_ACCESS_LOG") == "1",
+		"write Istio's access log line per request to stdout (env SKIFF_PROXY_ACCESS_LOG=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,13 +61,28 @@ func run(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Istio's standard metrics (istio_requests_total, ...) and access
+	// log, labelled with the workload each document names.
+	metrics, err := telemetry.New(reg, meshconfig.Workload{})
+	if err != nil {
+		return err
+	}
+	var accessLog proxy.AccessLogger // nil: metrics only
+	if *accessLogOn {
+		accessLog = telemetry.NewIstioAccessLog(os.Stdout)
+	}
 	sc := sidecar.New(sidecar.Options{
 		Logger:  log,
 		Socket:  *socket,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		// The mesh's telemetry (istio_requests_total, ...) plugs in
-		// here: Middleware and AccessLog, built per workload, register
-		// their metrics in reg.
+		Middleware: func(w meshconfig.Workload) []proxy.Middleware {
+			metrics.SetLocal(w)
+			return []proxy.Middleware{metrics.Middleware()}
+		},
+		AccessLog: func(meshconfig.Workload) proxy.AccessLogger { return metrics.AccessLog(accessLog) },
+		TCP: func(c *proxy.TCPConn) proxy.TCPStream {
+			return metrics.TCP(telemetry.TCPConn{Direction: c.Direction, ClusterMetadata: c.ClusterMetadata, PeerPrincipal: c.PeerPrincipal})
+		},
 	})
 
 	// The node agent stops the sidecar after the app containers (native

@@ -108,6 +108,9 @@ type Options struct {
 	// at most BackOffMax (default 5 min), and back to BackOffInitial
 	// after a container ran for BackOffReset (default 10 min).
 	BackOffInitial, BackOffMax, BackOffReset time.Duration
+	// Mesh sets up the node's side of meshed pods (nil: none).
+	Mesh Mesh
+
 	// MinGracePeriod is the least time a container gets between SIGTERM
 	// and SIGKILL (default 2 s, as the kubelet).
 	MinGracePeriod time.Duration

@@ -84,6 +84,11 @@ func (a *Agent) runPod(ctx context.Context, w *podWorker, pod *corev1.Pod, recor
 		a.writeStatus(ctx, w, pod, records, nil, false)
 		return res, err
 	}
+	if err := a.setUpMesh(ctx, w, pod, sb); err != nil {
+		a.event(pod, "", corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to set up the pod's mesh: %v", err)
+		a.writeStatus(ctx, w, pod, records, sb, false)
+		return res, err
+	}
 	if err := a.setUpVolumes(ctx, pod); err != nil {
 		a.writeStatus(ctx, w, pod, records, sb, false)
 		return res, err
@@ -244,6 +249,9 @@ func (a *Agent) cleanupPod(ctx context.Context, w *podWorker, records []Containe
 		if err := a.rt.Remove(ctx, r.ID); err != nil && !isNotFound(err) {
 			return fmt.Errorf("remove container %s: %w", r.Name, err)
 		}
+	}
+	if err := a.tearDownMesh(ctx, w); err != nil {
+		return err
 	}
 	if err := a.rt.RemoveSandbox(ctx, uid); err != nil && !isNotFound(err) {
 		return fmt.Errorf("remove sandbox: %w", err)

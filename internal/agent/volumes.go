@@ -55,7 +55,11 @@ func podDirs(dataDir string) []types.UID {
 
 // volumeDir is where a pod volume's contents live on the host ("" for a
 // hostPath, which has none of its own).
-func (a *Agent) volumeDir(uid types.UID, v *corev1.Volume) string {
+func (a *Agent) volumeDir(pod *corev1.Pod, v *corev1.Volume) string {
+	if dir, ok := a.meshVolumeDir(pod, v); ok {
+		return dir
+	}
+	uid := pod.UID
 	plugin := ""
 	switch {
 	case v.EmptyDir != nil:
@@ -92,7 +96,10 @@ func (a *Agent) setUpVolumes(ctx context.Context, pod *corev1.Pod) error {
 }
 
 func (a *Agent) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, objs *objects) error {
-	dir := a.volumeDir(pod.UID, v)
+	if _, ok := a.meshVolumeDir(pod, v); ok {
+		return nil // the Mesh made it
+	}
+	dir := a.volumeDir(pod, v)
 	switch {
 	case v.EmptyDir != nil:
 		if err := os.MkdirAll(dir, 0o777); err != nil {
@@ -231,7 +238,7 @@ func (a *Agent) containerMounts(pod *corev1.Pod, c *corev1.Container, env []envV
 		if v == nil {
 			return nil, fmt.Errorf("cannot find volume %q to mount into container %q", m.Name, c.Name)
 		}
-		src := a.volumeDir(pod.UID, v)
+		src := a.volumeDir(pod, v)
 		readOnly := m.ReadOnly
 		switch {
 		case v.HostPath != nil:

@@ -40,6 +40,9 @@ type podWorker struct {
 	// seeded tells whether probe results were seeded from the API's
 	// status (once, so that an agent restart keeps pods ready).
 	seeded bool
+	// meshSandbox is the sandbox whose mesh side (Options.Mesh) is set
+	// up.
+	meshSandbox string
 
 	mu     sync.Mutex
 	probes map[probeKey]*prober

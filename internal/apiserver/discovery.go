@@ -117,6 +117,9 @@ func legacyResources(r resources.Resource) []metav1.APIResource {
 	if r.Kind == "Namespace" {
 		out = append(out, metav1.APIResource{Name: "namespaces/finalize", Kind: "Namespace", Verbs: []string{"update"}})
 	}
+	if r.Group == csrGK.Group && r.Kind == csrGK.Kind {
+		out = append(out, metav1.APIResource{Name: r.Plural + "/approval", Kind: r.Kind, Verbs: []string{"get", "patch", "update"}})
+	}
 	if r.Kind == "Pod" && r.Group == "" {
 		out = append(out, metav1.APIResource{Name: "pods/eviction", Namespaced: true, Group: "policy", Version: "v1", Kind: "Eviction", Verbs: []string{"create"}})
 	}
@@ -144,6 +147,9 @@ func aggregatedResource(r resources.Resource) apidiscoveryv2.APIResourceDiscover
 	}
 	if r.Kind == "Namespace" {
 		sub("finalize", *d.ResponseKind, "update")
+	}
+	if r.Group == csrGK.Group && r.Kind == csrGK.Kind {
+		sub("approval", *d.ResponseKind, "get", "patch", "update")
 	}
 	if r.Kind == "Pod" && r.Group == "" {
 		sub("eviction", metav1.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, "create")

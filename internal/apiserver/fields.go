@@ -3,6 +3,7 @@ package apiserver
 import (
 	"strconv"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -46,6 +47,9 @@ var kindFields = map[schema.GroupKind]func(runtime.Object, fields.Set){
 	},
 	{Kind: "Namespace"}: func(obj runtime.Object, f fields.Set) {
 		f["status.phase"] = string(obj.(*corev1.Namespace).Status.Phase)
+	},
+	csrGK: func(obj runtime.Object, f fields.Set) {
+		f["spec.signerName"] = obj.(*certificatesv1.CertificateSigningRequest).Spec.SignerName
 	},
 }
 

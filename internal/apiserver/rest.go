@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -55,6 +56,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		}
 	case "finalize":
 		if k.Kind != "Namespace" || ri.verb != "update" {
+			err = notFoundSub(k, ri)
+		}
+	case "approval":
+		if k.gk != csrGK {
 			err = notFoundSub(k, ri)
 		}
 	default:
@@ -250,6 +255,9 @@ func (s *Server) create(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	generated := m.GetName() == ""
 	for attempt := 0; ; attempt++ {
 		k.prepareCreate(stored, s.now())
+		if csr, ok := stored.(*certificatesv1.CertificateSigningRequest); ok {
+			prepareCSRCreate(ctx, csr)
+		}
 		if err := s.admit(ctx, k, "", stored, nil, isDryRun(r)); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,10 +47,13 @@ func (k *kind) prepareCreate(obj runtime.Object, now time.Time) {
 // this endpoint. subresource is "" or "status". It returns the object to
 // store.
 func (k *kind) prepareUpdate(obj, old runtime.Object, subresource string) runtime.Object {
-	if subresource == "status" {
+	if subresource == "status" || subresource == "approval" {
 		// Only the status changes; everything else is old's.
 		out := old.DeepCopyObject()
 		copyField(out, obj, "Status")
+		if csr, ok := out.(*certificatesv1.CertificateSigningRequest); ok {
+			prepareCSRUpdate(csr, old.(*certificatesv1.CertificateSigningRequest), subresource, time.Now())
+		}
 		return out
 	}
 	m, om := accessor(obj), accessor(old)
@@ -80,6 +84,8 @@ func (k *kind) prepareUpdate(obj, old runtime.Object, subresource string) runtim
 		}
 	case *corev1.Service:
 		prepareServiceUpdate(o, old.(*corev1.Service))
+	case *certificatesv1.CertificateSigningRequest:
+		prepareCSRUpdate(o, old.(*certificatesv1.CertificateSigningRequest), subresource, time.Now())
 	}
 	return obj
 }

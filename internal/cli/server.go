@@ -66,6 +66,7 @@ kubeconfig are created in the data dir.`,
 	f.StringVar(&opts.EtcdTLS.KeyFile, "etcd-keyfile", "", "client key for the external etcd")
 	f.StringVar(&opts.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Services' cluster IPs are allocated from (its first address goes to default/kubernetes)")
 	f.StringVar(&opts.ServiceNodePortRange, "service-node-port-range", "30000-32767", "range Services' node ports are allocated from")
+	f.DurationVar(&opts.MeshCertTTL, "mesh-workload-cert-ttl", 24*time.Hour, "lifetime of mesh workload certificates (SPIFFE identities of sidecars)")
 	f.StringVar(&opts.AdvertiseAddress, "advertise-address", "", "address the default/kubernetes Service's endpoints name (default: the --listen address if specific, else the host's first global address)")
 	f.Int64Var(&notReadySeconds, "default-not-ready-toleration-seconds", 300, "tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration every pod gets")
 	f.Int64Var(&unreachableSeconds, "default-unreachable-toleration-seconds", 300, "tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration every pod gets")

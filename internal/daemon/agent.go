@@ -47,6 +47,9 @@ type AgentOptions struct {
 	// ShimPath is the skiff-shim binary (default: beside this
 	// executable, then $PATH).
 	ShimPath string
+	// ProxyPath is the skiff-proxy binary the node makes its sidecar
+	// image from (default: beside this executable, then $PATH).
+	ProxyPath string
 	// PodCIDR is the node's pod subnet (default 10.244.0.0/24).
 	PodCIDR string
 	// NodeIP is the node's address (default: detected).
@@ -72,7 +75,11 @@ type AgentOptions struct {
 	// the node's own, with table "skiff-node" and default bridge
 	// "skiff-node0", so that it stays clear of a container engine's.
 	Network *bridge.Manager
-	Logger  *slog.Logger
+	// NodeCredentials, if set, gives the node a client config of its own
+	// identity (system:node:NAME) for what the server checks per node
+	// (mesh workload certificates); nil uses Config.
+	NodeCredentials func(nodeName string) (*rest.Config, error)
+	Logger          *slog.Logger
 	// Ready, if not nil, is closed once the node is registered and runs
 	// pods.
 	Ready chan<- struct{}
@@ -128,10 +135,12 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		}
 		defer nets.Close()
 	}
+	imgs := images.New(store)
+	ensureProxyImage(ctx, imgs, o.ProxyPath, o.Logger)
 	pods := podruntime.New(podruntime.Options{
 		DataDir:   filepath.Join(nodeData, "podruntime"),
 		RunDir:    filepath.Join(nodeRun, "podruntime"),
-		Images:    images.New(store),
+		Images:    imgs,
 		Snapshots: snapshot.New(filepath.Join(o.DataDir, "layers"), store),
 		Runtime:   runtime.New(runtime.Options{StateDir: filepath.Join(nodeRun, "runtime"), ShimPath: shim, Logger: o.Logger}),
 		Network:   nets,
@@ -167,6 +176,18 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		return fmt.Errorf("node networking: %w", err)
 	}
 	defer func() { <-netDone }()
+	nodeCfg := o.Config
+	if o.NodeCredentials != nil {
+		if nodeCfg, err = o.NodeCredentials(o.NodeName); err != nil {
+			return fmt.Errorf("node credentials: %w", err)
+		}
+	}
+	meshIdentity, stopMeshIdentity, err := runMeshIdentity(ctx, nodeCfg, o.NodeName, o.Logger)
+	if err != nil {
+		return fmt.Errorf("mesh identity: %w", err)
+	}
+	defer stopMeshIdentity()
+	_ = meshIdentity // the node's mesh server (internal/mesh/control) serves these identities
 	a := agent.New(agent.Options{
 		NodeName:   o.NodeName,
 		Client:     client,
@@ -177,6 +198,7 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		ServerPort: port,
 		ClusterDNS: clusterDNS,
 		ResolvConf: o.Net.ResolvConf,
+		Mesh:       newMeshNode(nodeData, o.Logger),
 	}, o.Logger)
 	stopServer := func() {}
 	if srvLn != nil {

@@ -37,6 +37,7 @@ import (
 	"skiff.dev/skiff/internal/controllers/serviceaccount"
 	"skiff.dev/skiff/internal/controllers/servicelb"
 	"skiff.dev/skiff/internal/controllers/statefulset"
+	meshca "skiff.dev/skiff/internal/mesh/ca"
 	"skiff.dev/skiff/internal/scheduler"
 )
 
@@ -59,12 +60,14 @@ type controllerDeps struct {
 	log      *slog.Logger
 	// lbPool is the LoadBalancer address pool (servicelb's syntax).
 	lbPool []string
+	// meshCA signs mesh workload certificates (nil: no mesh signer).
+	meshCA *meshca.CA
 }
 
 // controllers lists the control loops, by component name. Each
 // constructor registers its informers on the shared factory.
 func controllers(d controllerDeps) map[string]loop {
-	return map[string]loop{
+	loops := map[string]loop{
 		"garbage-collector": garbagecollector.New(d.meta, d.log),
 		"namespace":         namespace.New(d.client, d.meta, d.log),
 		"replicaset":        replicaset.New(d.client, d.factory, d.recorder("replicaset-controller"), d.log, replicaset.Options{}),
@@ -83,12 +86,14 @@ func controllers(d controllerDeps) map[string]loop {
 		"horizontal-pod-autoscaler": hpa.New(d.client, d.factory, d.recorder("horizontal-pod-autoscaler"), d.log,
 			hpa.Options{Metrics: hpa.NewMetricsClient(d.metrics)}),
 	}
+	addMeshLoops(loops, d)
+	return loops
 }
 
 // runControllers runs the control loops while this server holds the
 // controller Lease; the returned channel closes when they have stopped
 // after ctx ends.
-func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, lbPool []string, log *slog.Logger) (<-chan struct{}, error) {
+func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, lbPool []string, meshCA *meshca.CA, log *slog.Logger) (<-chan struct{}, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -120,7 +125,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, lbPoo
 				ReleaseOnCancel: true,
 				Name:            controllerLeaseName,
 				Callbacks: leaderelection.LeaderCallbacks{
-					OnStartedLeading: func(ctx context.Context) { runLoops(ctx, cs, mc, metrics, lbPool, log) },
+					OnStartedLeading: func(ctx context.Context) { runLoops(ctx, cs, mc, metrics, lbPool, meshCA, log) },
 					OnStoppedLeading: func() { log.Info("controller lease lost", "component", "controllers") },
 				},
 			})
@@ -131,7 +136,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, dataDir string, lbPoo
 
 // runLoops runs every control loop on one shared informer factory until
 // ctx ends.
-func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interface, metrics metricsclientset.Interface, lbPool []string, log *slog.Logger) {
+func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interface, metrics metricsclientset.Interface, lbPool []string, meshCA *meshca.CA, log *slog.Logger) {
 	log.Info("leading: starting control loops", "component", "controllers")
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
@@ -139,6 +144,7 @@ func runLoops(ctx context.Context, cs kubernetes.Interface, mc metadata.Interfac
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	loops := controllers(controllerDeps{
 		lbPool:  lbPool,
+		meshCA:  meshCA,
 		client:  cs,
 		meta:    mc,
 		metrics: metrics,

@@ -10,6 +10,7 @@ import (
 
 	"skiff.dev/skiff/internal/admission/defaulttolerations"
 	"skiff.dev/skiff/internal/admission/limitranger"
+	"skiff.dev/skiff/internal/admission/meshinject"
 	"skiff.dev/skiff/internal/admission/podpreset"
 	settingsv1alpha1 "skiff.dev/skiff/internal/apis/settings/v1alpha1"
 	"skiff.dev/skiff/internal/apiserver"
@@ -24,8 +25,9 @@ func init() {
 
 // addPodPlugins adds the pod admission plugins, in upstream's order:
 // PodPreset, LimitRanger and DefaultTolerationSeconds mutate (after the
-// defaults); LimitRanger also validates, ahead of the validators already
-// there (ResourceQuota stays last, as upstream).
+// defaults), then the mesh's sidecar injector; LimitRanger also
+// validates, ahead of the validators already there (ResourceQuota stays
+// last, as upstream).
 func (p *admissionPlugins) addPodPlugins(cfg *rest.Config, opts ServerOptions, log *slog.Logger) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -41,7 +43,10 @@ func (p *admissionPlugins) addPodPlugins(cfg *rest.Config, opts ServerOptions, l
 		NotReadySeconds:    opts.DefaultNotReadyTolerationSeconds,
 		UnreachableSeconds: opts.DefaultUnreachableTolerationSeconds,
 	})
-	p.mutators = append(p.mutators, presets, limits, tolerations)
+	// The sidecar injector runs last, where upstream runs mutating
+	// webhooks (Istio's injector is one).
+	inject := meshinject.New(cs, p.factory, log, meshinject.Options{})
+	p.mutators = append(p.mutators, presets, limits, tolerations, inject)
 	p.validators = append([]apiserver.Validator{limits}, p.validators...)
 	return nil
 }

@@ -69,7 +69,10 @@ type ServerOptions struct {
 	// them with (tests).
 	MetricsResolution time.Duration
 	MetricsNodes      metricsapi.NodeGetter
-	Logger            *slog.Logger
+	// MeshCertTTL is the lifetime of mesh workload certificates (default
+	// 24h).
+	MeshCertTTL time.Duration
+	Logger      *slog.Logger
 }
 
 // Paths of the files a server keeps in its data dir.
@@ -222,9 +225,13 @@ func (s *Server) Run(ctx context.Context) error {
 		"startup", time.Since(start).Round(time.Millisecond))
 	close(s.ready)
 
+	meshCA, err := loadMeshCA(dataDir, s.opts.MeshCertTTL)
+	if err != nil {
+		return err
+	}
 	controllersDone := closedChan()
 	if !s.opts.DisableControllers {
-		if controllersDone, err = runControllers(ctx, loopback, dataDir, s.opts.LBPool, s.log); err != nil {
+		if controllersDone, err = runControllers(ctx, loopback, dataDir, s.opts.LBPool, meshCA, s.log); err != nil {
 			return fmt.Errorf("controllers: %w", err)
 		}
 	}
@@ -233,6 +240,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.opts.Agent != nil {
 		ao := *s.opts.Agent
 		ao.Config, ao.DataDir = loopback, dataDir
+		ao.NodeCredentials = certs.nodeCredentials(s.addr)
 		if ao.Net.ServiceCIDR == "" {
 			ao.Net.ServiceCIDR = cidr.String()
 		}

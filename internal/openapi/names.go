@@ -12,6 +12,7 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -41,6 +42,7 @@ var addToScheme = runtime.SchemeBuilder{
 	networkingv1.AddToScheme,
 	discoveryv1.AddToScheme,
 	coordinationv1.AddToScheme,
+	certificatesv1.AddToScheme,
 	policyv1.AddToScheme,
 	rbacv1.AddToScheme,
 	storagev1.AddToScheme,

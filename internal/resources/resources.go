@@ -108,6 +108,9 @@ var All = []Resource{
 	{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Plural: "leases", Namespaced: true},
 	// policy/v1
 	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget", Plural: "poddisruptionbudgets", Generation: true, ShortNames: []string{"pdb"}, Namespaced: true, Status: true},
+	// certificates.k8s.io/v1 (the approval subresource is the API
+	// server's own, as upstream)
+	{Group: "certificates.k8s.io", Version: "v1", Kind: "CertificateSigningRequest", Plural: "certificatesigningrequests", ShortNames: []string{"csr"}, Status: true},
 	// settings.k8s.io/v1alpha1 (removed upstream in 1.20; Skiff's own Go
 	// type, registered by the daemon, stored as JSON)
 	{Group: "settings.k8s.io", Version: "v1alpha1", Kind: "PodPreset", Plural: "podpresets", Namespaced: true},

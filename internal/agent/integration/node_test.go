@@ -42,7 +42,14 @@ type node struct {
 
 func startNode(t testing.TB, env *testenv.Env, dir string) *node {
 	t.Helper()
-	n := &node{opts: daemon.AgentOptions{
+	n := &node{opts: nodeOptions(t, env, dir)}
+	n.start(t)
+	return n
+}
+
+// nodeOptions are the options of a node with its state under dir.
+func nodeOptions(t testing.TB, env *testenv.Env, dir string) daemon.AgentOptions {
+	return daemon.AgentOptions{
 		Config:   env.Config,
 		NodeName: "node1",
 		DataDir:  filepath.Join(dir, "data"),
@@ -51,9 +58,7 @@ func startNode(t testing.TB, env *testenv.Env, dir string) *node {
 		ShimPath: runtimetest.ShimBinary(t),
 		PodCIDR:  "10.244.0.0/24",
 		Logger:   slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	}}
-	n.start(t)
-	return n
+	}
 }
 
 func (n *node) start(t testing.TB) {

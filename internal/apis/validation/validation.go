@@ -7,6 +7,7 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -81,6 +82,8 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		return create(o, validateIPAddress)
 	case *settingsv1alpha1.PodPreset:
 		return create(o, validatePodPreset)
+	case *certificatesv1.CertificateSigningRequest:
+		return create(o, validateCSR)
 	}
 	return nil
 }
@@ -146,6 +149,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return update(o, old, validateIPAddressUpdate)
 	case *settingsv1alpha1.PodPreset:
 		return update(o, old, validatePodPresetUpdate)
+	case *certificatesv1.CertificateSigningRequest:
+		return update(o, old, validateCSRUpdate)
 	}
 	return nil
 }

@@ -21,6 +21,10 @@ const (
 	PodsDir    = "mesh/pods" // under the node's data dir
 	MountPath  = "/var/run/skiff-mesh"
 	SocketName = "agent.sock"
+	// VolumeName is the pod volume injection adds for that directory: an
+	// emptyDir in the API that the node agent backs with the pod's mesh
+	// directory instead of a fresh one.
+	VolumeName = "skiff-mesh"
 )
 
 // The node's API on the socket (HTTP/1.1 over the unix socket):

@@ -3,8 +3,6 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,7 +34,7 @@ type captureSpec struct {
 	chains    []*chainSpec
 	byName    map[string]*chainSpec
 	// identity is the proxy's mesh identity, parsed (nil without one).
-	identity *inboundIdentity
+	identity *meshIdentity
 }
 
 // chainSpec is a compiled FilterChain.
@@ -52,14 +50,6 @@ type chainSpec struct {
 	// destination.
 	tcp         *cluster
 	tcpMetadata map[string]string
-}
-
-// inboundIdentity is Config.Identity, parsed.
-type inboundIdentity struct {
-	cert  *tls.Certificate
-	roots *x509.CertPool
-	// uri is the identity's SPIFFE ID ("spiffe://...").
-	uri string
 }
 
 // match picks the chain for a connection to dst (nil: none matches).
@@ -172,44 +162,11 @@ func (c *compiler) capture(f string, cfg *Config, l *Listener) *captureSpec {
 			cs.byName[fc.Name] = ch
 		}
 	}
-	if cfg.Identity != nil {
-		id, err := c.parseInboundIdentity(cfg.Identity)
-		if err != nil && firstCapture(cfg, l) {
-			c.errorf("identity: %v", err) // once, not per capture listener
-		}
-		cs.identity = id
-	} else if needIdentity {
+	cs.identity = c.meshID
+	if cfg.Identity == nil && needIdentity {
 		c.errorf("%s.capture: chains with mtls need the config's identity", f)
 	}
 	return cs
-}
-
-// firstCapture reports whether l is cfg's first capture listener.
-func firstCapture(cfg *Config, l *Listener) bool {
-	for i := range cfg.Listeners {
-		if cfg.Listeners[i].Capture != nil {
-			return &cfg.Listeners[i] == l
-		}
-	}
-	return false
-}
-
-func (c *compiler) parseInboundIdentity(in *Identity) (*inboundIdentity, error) {
-	cert, err := c.certs(&Certificate{Name: "identity", CertPEM: in.CertPEM, KeyPEM: in.KeyPEM})
-	if err != nil {
-		return nil, err
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(in.RootsPEM) {
-		return nil, errors.New("rootsPEM: no certificate")
-	}
-	id := &inboundIdentity{cert: cert, roots: roots}
-	if cert.Leaf != nil {
-		if p := principalOf(cert.Leaf); p != "" {
-			id.uri = "spiffe://" + p
-		}
-	}
-	return id, nil
 }
 
 // parsePrefix reads an IP ("10.96.0.10") or a CIDR ("10.0.0.0/8").

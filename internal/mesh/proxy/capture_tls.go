@@ -31,7 +31,7 @@ import (
 // offering only MeshALPN HTTP/1.1.
 
 // acceptMeshTLS terminates mesh mTLS on c.
-func acceptMeshTLS(c *captureConn, id *inboundIdentity, http bool) (*tls.Conn, error) {
+func acceptMeshTLS(c *captureConn, id *meshIdentity, http bool) (*tls.Conn, error) {
 	if id == nil {
 		return nil, errors.New("no mesh identity")
 	}

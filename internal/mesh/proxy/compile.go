@@ -167,7 +167,8 @@ type compiler struct {
 	clusters map[string]*cluster
 	pending  map[*cluster][]Endpoint // endpoints for clusters kept from prev
 	tables   map[string]*hostTable
-	identity bool // the config has a (valid) Identity
+	identity bool          // the config has a (valid) Identity
+	meshID   *meshIdentity // that Identity, parsed
 }
 
 func (c *compiler) errorf(format string, args ...any) {
@@ -188,7 +189,7 @@ func compile(cfg *Config, prev *snapshot, certs func(*Certificate) (*tls.Certifi
 	if err != nil {
 		c.errorf("identity: %v", err)
 	}
-	c.identity = meshID != nil
+	c.identity, c.meshID = meshID != nil, meshID
 	for i := range cfg.Clusters {
 		c.cluster(i, &cfg.Clusters[i])
 	}

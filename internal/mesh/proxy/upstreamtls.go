@@ -29,6 +29,8 @@ import (
 type meshIdentity struct {
 	cert  *tls.Certificate
 	roots *x509.CertPool
+	// uri is the identity's SPIFFE ID ("spiffe://..."), if it has one.
+	uri string
 }
 
 // parseIdentity parses id (nil gives nil).
@@ -44,7 +46,13 @@ func parseIdentity(id *Identity) (*meshIdentity, error) {
 	if !roots.AppendCertsFromPEM(id.RootsPEM) {
 		return nil, errors.New("rootsPEM: no certificate")
 	}
-	return &meshIdentity{cert: &cert, roots: roots}, nil
+	mid := &meshIdentity{cert: &cert, roots: roots}
+	if cert.Leaf != nil {
+		if p := principalOf(cert.Leaf); p != "" {
+			mid.uri = "spiffe://" + p
+		}
+	}
+	return mid, nil
 }
 
 // upstreamTLS is a cluster's compiled UpstreamTLS.
