@@ -1,12 +1,16 @@
 package daemon
 
 import (
+	"log/slog"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 
+	"skiff.dev/skiff/internal/admission/istiosubsets"
 	"skiff.dev/skiff/internal/apis/istio"
 	"skiff.dev/skiff/internal/apiserver"
 )
@@ -63,4 +67,15 @@ func withIstio(a apiserver.Admission) apiserver.Admission {
 		return append(errs, istio.ValidateUpdate(obj, old)...)
 	}
 	return a
+}
+
+// addIstioPlugins adds the Istio admission plugins: a warning for
+// VirtualService subsets no DestinationRule defines.
+func (p *admissionPlugins) addIstioPlugins(cfg *rest.Config, log *slog.Logger) error {
+	ic, err := istio.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	p.validators = append(p.validators, istiosubsets.New(ic, p.factory, log))
+	return nil
 }

@@ -401,3 +401,42 @@ spec:
 		t.Errorf("outlier detection: %v", o)
 	}
 }
+
+// TestSubsetWarning routes to a subset no DestinationRule defines: the
+// write succeeds (Istio does not reject it) with a warning naming the
+// field.
+func TestSubsetWarning(t *testing.T) {
+	c := startCluster(t)
+	ns := c.namespace(t, "subsets")
+	c.mustRun(t, ns, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+`, "apply", "-f", "-")
+	out := c.mustRun(t, ns, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 50
+    - destination: {host: reviews.`+ns+`.svc.cluster.local, subset: v3}
+      weight: 50
+`, "apply", "-f", "-")
+	if !strings.Contains(out, "virtualservice.networking.istio.io/reviews created") {
+		t.Errorf("apply: %s", out)
+	}
+	want := `Warning: spec.http[0].route[1].destination.subset: subset "v3" of host "reviews.subsets.svc.cluster.local" is not defined by any DestinationRule`
+	if !strings.Contains(out, want) {
+		t.Errorf("apply output lacks %q:\n%s", want, out)
+	}
+	if strings.Contains(out, `subset "v1"`) {
+		t.Errorf("warned about a defined subset:\n%s", out)
+	}
+}
