@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"skiff.dev/skiff/internal/apis/istio"
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/openapi"
 	"skiff.dev/skiff/internal/printers"
@@ -44,12 +43,11 @@ func newAPIServer(st store.Interface, registry http.Handler, nodes apiserver.Nod
 }
 
 // openapiResources are the resources the OpenAPI documents describe:
-// all but Istio's, whose Go types have no OpenAPI definitions (kubectl
-// then validates them on the server only, as CRDs without a schema).
+// all but those without OpenAPI definitions (Istio's kinds).
 func openapiResources(rs []resources.Resource) []openapi.Resource {
 	out := make([]openapi.Resource, 0, len(rs))
 	for _, r := range rs {
-		if istio.Is(schema.GroupKind{Group: r.Group, Kind: r.Kind}) {
+		if r.NoOpenAPI {
 			continue
 		}
 		out = append(out, openapi.Resource{Group: r.Group, Version: r.Version, Kind: r.Kind, Plural: r.Plural,
