@@ -13,7 +13,7 @@ import (
 // Istio's kinds print the additionalPrinterColumns of Istio's CRDs the way
 // kube-apiserver's CRD table convertor does: string columns hold the
 // JSONPath result (lists as JSON, e.g. ["bookinfo-gateway"]), missing
-// values are nil (<none>), and Age is a "date" column with the human
+// values are empty (upstream sends null; kubectl prints both blank), and Age is a "date" column with the human
 // duration. Cells get the stored version (v1) of every served version.
 // Enum columns print the enum's name even when it is the default, which
 // protobuf JSON leaves out of the object.
@@ -33,7 +33,7 @@ func addIstioPrinters(m map[schema.GroupKind]Printer) {
 		column("Host", "string", "The name of a service from the service registry"),
 		crdAgeColumn(),
 	}, func(o *networkingv1.DestinationRule, now time.Time) []any {
-		return []any{o.Name, nonEmpty(o.Spec.Host), age(o.CreationTimestamp, now)}
+		return []any{o.Name, o.Spec.Host, age(o.CreationTimestamp, now)}
 	})
 	m[net("Gateway")] = typed([]metav1.TableColumnDefinition{nameColumn(), crdAgeColumn()},
 		func(o *networkingv1.Gateway, now time.Time) []any {
@@ -57,7 +57,7 @@ func addIstioPrinters(m map[schema.GroupKind]Printer) {
 		column("Mode", "string", "Defines the mTLS mode used for peer authentication."),
 		crdAgeColumn(),
 	}, func(o *securityv1.PeerAuthentication, now time.Time) []any {
-		var mode any
+		mode := ""
 		if o.Spec.Mtls != nil {
 			mode = o.Spec.Mtls.Mode.String()
 		}
@@ -81,21 +81,11 @@ func crdAgeColumn() metav1.TableColumnDefinition {
 	return column("Age", "date", objectMetaDoc["creationTimestamp"])
 }
 
-// jsonList is a list column's cell: the list as JSON, nil when empty.
-func jsonList(items []string) any {
+// jsonList is a list column's cell: the list as JSON, empty when empty.
+func jsonList(items []string) string {
 	if len(items) == 0 {
-		return nil
+		return ""
 	}
-	b, err := json.Marshal(items)
-	if err != nil {
-		return nil
-	}
+	b, _ := json.Marshal(items) // strings always encode
 	return string(b)
-}
-
-func nonEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
