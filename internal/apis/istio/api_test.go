@@ -11,8 +11,10 @@ import (
 	"time"
 
 	versioned "istio.io/client-go/pkg/clientset/versioned"
+	istioinformers "istio.io/client-go/pkg/informers/externalversions"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"skiff.dev/skiff/internal/apis/istio"
@@ -439,4 +441,39 @@ spec:
 	if strings.Contains(out, `subset "v1"`) {
 		t.Errorf("warned about a defined subset:\n%s", out)
 	}
+}
+
+// TestInformers lists and watches through istio.io/client-go's shared
+// informers, as the mesh's control plane does.
+func TestInformers(t *testing.T) {
+	c := startCluster(t)
+	ns := c.namespace(t, "informers")
+	c.mustRun(t, ns, sample(t, "networking.yaml", istio.NetworkingGroup, "v1alpha3"), "apply", "-f", "-")
+	c.mustRun(t, ns, sample(t, "security.yaml", istio.SecurityGroup, "v1beta1"), "apply", "-f", "-")
+	factory := istioinformers.NewSharedInformerFactory(c.istio, 0)
+	vsInf := factory.Networking().V1().VirtualServices()
+	apInf := factory.Security().V1().AuthorizationPolicies()
+	vsInf.Informer()
+	apInf.Informer()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer func() { cancel(); factory.Shutdown() }()
+	factory.Start(ctx.Done())
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			t.Fatalf("cache of %v did not sync", typ)
+		}
+	}
+	vss, err := vsInf.Lister().VirtualServices(ns).List(labels.Everything())
+	if err != nil || len(vss) != 2 {
+		t.Fatalf("listed %d virtual services: %v", len(vss), err)
+	}
+	aps, err := apInf.Lister().AuthorizationPolicies(ns).List(labels.Everything())
+	if err != nil || len(aps) != 2 {
+		t.Fatalf("listed %d authorization policies: %v", len(aps), err)
+	}
+	c.mustRun(t, ns, "", "delete", "vs", "bookinfo")
+	testenv.Eventually(t, "the informer sees the deletion", func(context.Context) (bool, error) {
+		_, err := vsInf.Lister().VirtualServices(ns).Get("bookinfo")
+		return err != nil, nil
+	})
 }
