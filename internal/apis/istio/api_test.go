@@ -402,6 +402,19 @@ spec:
 	if o := dr.Spec.TrafficPolicy.OutlierDetection; o.Consecutive_5XxErrors.GetValue() != 7 || o.ConsecutiveErrors != 0 { //nolint:staticcheck
 		t.Errorf("outlier detection: %v", o)
 	}
+	// What a user sees of it.
+	y := c.mustRun(t, ns, "", "get", "dr", "ratings", "-o", "yaml")
+	for _, want := range []string{"apiVersion: networking.istio.io/v1\n", "consecutive5xxErrors: 7", "interval: 5s", "generation: 1"} {
+		if !strings.Contains(y, want) {
+			t.Errorf("kubectl get -o yaml lacks %q:\n%s", want, y)
+		}
+	}
+	d := c.mustRun(t, ns, "", "describe", "vs", "ratings")
+	for _, want := range []string{"Name:", "ratings", "API Version:  networking.istio.io/v1", "Kind:         VirtualService", "Http Status:  503"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("kubectl describe lacks %q:\n%s", want, d)
+		}
+	}
 }
 
 // TestSubsetWarning routes to a subset no DestinationRule defines: the
