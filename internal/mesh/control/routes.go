@@ -296,7 +296,9 @@ func (b *builder) httpAction(vs *networkingv1.VirtualService, h *networkingapi.H
 		}
 	}
 	r.Timeout = dur(h.Timeout)
-	r.Retry = retryPolicy(h.Retries)
+	if len(r.Clusters) > 0 {
+		r.Retry = retryPolicy(h.Retries)
+	}
 	r.Fault = fault(h.Fault)
 	r.Mirrors = b.mirrors(vs.Namespace, h, sp.port)
 	if h.Headers != nil {

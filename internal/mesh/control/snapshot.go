@@ -2,6 +2,7 @@ package control
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -169,9 +170,20 @@ func NewIndex(snap *Snapshot, opts Options) *Index {
 		h := x.resolveHost(dr.Spec.Host, dr.Namespace)
 		x.drs[h] = append(x.drs[h], dr)
 	}
+	owner := map[string]*networkingv1.VirtualService{}
 	for _, vs := range sortedBy(snap.VirtualServices) {
-		if appliesToMesh(vs.Spec.Gateways) {
-			x.vses = append(x.vses, vs)
+		if !appliesToMesh(vs.Spec.Gateways) {
+			continue
+		}
+		x.vses = append(x.vses, vs)
+		for _, h := range vs.Spec.Hosts {
+			h = x.resolveHost(h, vs.Namespace)
+			if first, dup := owner[h]; dup && first != vs {
+				x.errs = append(x.errs, fmt.Sprintf("VirtualService %s/%s: host %s is already routed by the older VirtualService %s/%s; ignored for it",
+					vs.Namespace, vs.Name, h, first.Namespace, first.Name))
+				continue
+			}
+			owner[h] = vs
 		}
 	}
 	return x

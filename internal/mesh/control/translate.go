@@ -174,7 +174,21 @@ func (b *builder) outbound() {
 			}
 		}
 	}
+	// Exact addresses before CIDRs, so that a range never shadows a
+	// service inside it; then the chains that match any address.
+	slices.SortStableFunc(b.outChains, func(x, y proxy.FilterChain) int {
+		return cmp.Compare(hasCIDR(x.Match.Addresses), hasCIDR(y.Match.Addresses))
+	})
 	b.outChains = append(b.outChains, b.portOnly...)
+}
+
+func hasCIDR(addrs []string) int {
+	for _, a := range addrs {
+		if strings.Contains(a, "/") {
+			return 1
+		}
+	}
+	return 0
 }
 
 func endpointIPs(eps []endpoint) []string {
