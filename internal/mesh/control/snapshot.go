@@ -39,8 +39,8 @@ const (
 	RegistryOnly OutboundPolicy = "REGISTRY_ONLY"
 )
 
-// Options are the mesh-wide settings a translation uses.
-type Options struct {
+// MeshOptions are the mesh-wide settings a translation uses.
+type MeshOptions struct {
 	// ClusterDomain is the DNS suffix of Services (default
 	// "cluster.local").
 	ClusterDomain string
@@ -53,7 +53,7 @@ type Options struct {
 	Outbound OutboundPolicy
 }
 
-func (o Options) withDefaults() Options {
+func (o MeshOptions) withDefaults() MeshOptions {
 	if o.ClusterDomain == "" {
 		o.ClusterDomain = "cluster.local"
 	}
@@ -74,7 +74,7 @@ func (o Options) withDefaults() Options {
 // per snapshot with NewIndex; it is read-only afterwards and safe for
 // concurrent Translate calls.
 type Index struct {
-	opts     Options
+	opts     MeshOptions
 	snap     *Snapshot
 	services []*service          // sorted by host
 	byHost   map[string]*service // FQDN and ServiceEntry hosts
@@ -139,7 +139,7 @@ func byCreation[T interface {
 }
 
 // NewIndex prepares snap for translation.
-func NewIndex(snap *Snapshot, opts Options) *Index {
+func NewIndex(snap *Snapshot, opts MeshOptions) *Index {
 	opts = opts.withDefaults()
 	x := &Index{
 		opts: opts, snap: snap,

@@ -22,7 +22,7 @@ import (
 // Translate computes the Sidecar document of the proxy in pod from snap.
 // identity is the workload's certificate (nil: none yet). Warnings say
 // what could not be used and why; the document is complete without it.
-func Translate(snap *Snapshot, pod *corev1.Pod, identity *proxy.Identity, opts Options) (*meshconfig.Sidecar, []string) {
+func Translate(snap *Snapshot, pod *corev1.Pod, identity *proxy.Identity, opts MeshOptions) (*meshconfig.Sidecar, []string) {
 	return NewIndex(snap, opts).Translate(pod, identity)
 }
 

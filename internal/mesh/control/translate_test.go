@@ -123,7 +123,7 @@ func TestTranslateGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			snap, pod := loadSnapshot(t, data)
-			opts := Options{}
+			opts := MeshOptions{}
 			if strings.Contains(name, "registry-only") {
 				opts.Outbound = RegistryOnly
 			}
