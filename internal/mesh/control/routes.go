@@ -28,36 +28,18 @@ var IstioDefaultRetry = proxy.RetryPolicy{
 
 // vsFor is the VirtualService that routes host for sidecars: the oldest
 // whose hosts name it exactly, else the oldest whose wildcard covers it.
-// VirtualServices that do not validate are skipped (with a warning).
+// VirtualServices that do not validate were left out by NewIndex (with
+// a warning).
 func (b *builder) vsFor(host string) *networkingv1.VirtualService {
-	var wildcard *networkingv1.VirtualService
-	for _, vs := range b.x.vses {
-		for _, h := range vs.Spec.Hosts {
-			h = b.x.resolveHost(h, vs.Namespace)
-			if h == host {
-				if b.validVS(vs) {
-					return vs
-				}
-			} else if wildcard == nil && strings.HasPrefix(h, "*") && hostMatches(h, host) && b.validVS(vs) {
-				wildcard = vs
-			}
+	if vs := b.x.vsByHost[host]; vs != nil {
+		return vs
+	}
+	for _, w := range b.x.vsWildcards {
+		if hostMatches(w.host, host) {
+			return w.vs
 		}
 	}
-	return wildcard
-}
-
-// validVS checks what the proxy would reject in a VirtualService (regular
-// expressions); a bad one is reported once per proxy and skipped.
-func (b *builder) validVS(vs *networkingv1.VirtualService) bool {
-	err := checkVS(&vs.Spec)
-	if err == nil {
-		return true
-	}
-	msg := fmt.Sprintf("VirtualService %s/%s: %v; skipped", vs.Namespace, vs.Name, err)
-	if !slices.Contains(b.warn, msg) {
-		b.warn = append(b.warn, msg)
-	}
-	return false
+	return nil
 }
 
 func checkVS(spec *networkingapi.VirtualService) error {

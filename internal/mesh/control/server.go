@@ -275,12 +275,12 @@ func (s *Server) recompute(ctx context.Context, local []*corev1.Pod) {
 				p.setIdentity(ident)
 			}
 		}
-		doc, warnings := idx.Translate(pod, ident)
+		doc, body, warnings := idx.TranslateJSON(pod, ident)
 		if doc == nil {
 			s.log.Error("translation failed", "pod", pod.Namespace+"/"+pod.Name, "err", warnings)
 			continue
 		}
-		if p.publish(doc) {
+		if p.publish(doc.Version, body) {
 			s.log.Debug("new document", "pod", pod.Namespace+"/"+pod.Name, "version", doc.Version, "warnings", len(warnings))
 			for _, w := range warnings {
 				s.log.Debug("translation warning", "pod", pod.Namespace+"/"+pod.Name, "warning", w)
@@ -412,17 +412,13 @@ func (p *proxyState) setIdentity(id *proxy.Identity) {
 
 // publish makes doc current if its version differs; it reports whether
 // it did.
-func (p *proxyState) publish(doc *meshconfig.Sidecar) bool {
-	body, err := json.Marshal(doc)
-	if err != nil {
-		return false
-	}
+func (p *proxyState) publish(version string, body []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if doc.Version == p.version {
+	if version == p.version {
 		return false
 	}
-	p.version, p.body = doc.Version, body
+	p.version, p.body = version, body
 	close(p.changed)
 	p.changed = make(chan struct{})
 	return true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
@@ -80,12 +81,21 @@ type Index struct {
 	byHost   map[string]*service // FQDN and ServiceEntry hosts
 	// drs are DestinationRules by host, oldest first.
 	drs map[string][]*networkingv1.DestinationRule
-	// vses are VirtualServices that apply to sidecars ("mesh"), oldest
-	// first.
-	vses      []*networkingv1.VirtualService
-	podsByKey map[string]*corev1.Pod
+	// vsByHost is the VirtualService that routes each host for
+	// sidecars (the oldest valid one); vsWildcards are those with
+	// wildcard hosts, oldest first.
+	vsByHost    map[string]*networkingv1.VirtualService
+	vsWildcards []vsHost
+	podsByKey   map[string]*corev1.Pod
 	// errs are problems found while indexing (warnings of every proxy).
 	errs []string
+	// clusterCache holds outbound clusters by name (*cachedCluster).
+	clusterCache sync.Map
+}
+
+type vsHost struct {
+	host string
+	vs   *networkingv1.VirtualService
 }
 
 // service is a Kubernetes Service or a ServiceEntry host, as the
@@ -170,20 +180,27 @@ func NewIndex(snap *Snapshot, opts MeshOptions) *Index {
 		h := x.resolveHost(dr.Spec.Host, dr.Namespace)
 		x.drs[h] = append(x.drs[h], dr)
 	}
-	owner := map[string]*networkingv1.VirtualService{}
+	x.vsByHost = map[string]*networkingv1.VirtualService{}
 	for _, vs := range sortedBy(snap.VirtualServices) {
 		if !appliesToMesh(vs.Spec.Gateways) {
 			continue
 		}
-		x.vses = append(x.vses, vs)
+		if err := checkVS(&vs.Spec); err != nil {
+			x.errs = append(x.errs, fmt.Sprintf("VirtualService %s/%s: %v; skipped", vs.Namespace, vs.Name, err))
+			continue
+		}
 		for _, h := range vs.Spec.Hosts {
 			h = x.resolveHost(h, vs.Namespace)
-			if first, dup := owner[h]; dup && first != vs {
+			if strings.HasPrefix(h, "*") {
+				x.vsWildcards = append(x.vsWildcards, vsHost{h, vs})
+				continue
+			}
+			if first, dup := x.vsByHost[h]; dup && first != vs {
 				x.errs = append(x.errs, fmt.Sprintf("VirtualService %s/%s: host %s is already routed by the older VirtualService %s/%s; ignored for it",
 					vs.Namespace, vs.Name, h, first.Namespace, first.Name))
 				continue
 			}
-			owner[h] = vs
+			x.vsByHost[h] = vs
 		}
 	}
 	return x

@@ -2,8 +2,6 @@ package control
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -28,14 +26,23 @@ func Translate(snap *Snapshot, pod *corev1.Pod, identity *proxy.Identity, opts M
 
 // Translate computes the Sidecar document of the proxy in pod.
 func (x *Index) Translate(pod *corev1.Pod, identity *proxy.Identity) (doc *meshconfig.Sidecar, warnings []string) {
+	doc, _, warnings = x.TranslateJSON(pod, identity)
+	return doc, warnings
+}
+
+// TranslateJSON is Translate that also returns the document's JSON
+// encoding (what the node serves), made from encodings the index shares
+// between proxies.
+func (x *Index) TranslateJSON(pod *corev1.Pod, identity *proxy.Identity) (doc *meshconfig.Sidecar, body []byte, warnings []string) {
 	defer func() {
 		// The translation is meant never to panic; if it does anyway, the
 		// proxy keeps its previous document and the warning says why.
 		if r := recover(); r != nil {
-			doc, warnings = nil, []string{fmt.Sprintf("translation failed: %v", r)}
+			doc, body, warnings = nil, nil, []string{fmt.Sprintf("translation failed: %v", r)}
 		}
 	}()
-	b := &builder{x: x, pod: pod, clusters: map[string]*proxy.Cluster{}, tables: map[string]*proxy.RouteTable{}}
+	b := &builder{x: x, pod: pod, clusters: map[string]*proxy.Cluster{}, tables: map[string]*proxy.RouteTable{},
+		encoded: map[string][]byte{}}
 	b.warn = append(b.warn, x.errs...)
 	b.sidecarScope()
 	b.outbound()
@@ -62,21 +69,12 @@ func (x *Index) Translate(pod *corev1.Pod, identity *proxy.Identity) (doc *meshc
 	for _, err := range errs {
 		b.warn = append(b.warn, "authorization: "+err.Error())
 	}
-	doc.Version = Version(doc)
-	doc.Proxy.Version = doc.Version
-	return doc, b.warn
-}
-
-// Version is a hash of everything in doc but its version fields.
-func Version(doc *meshconfig.Sidecar) string {
-	c := *doc
-	c.Version, c.Proxy.Version = "", ""
-	data, err := json.Marshal(&c)
+	body, version, err := encode(doc, b.encoded)
 	if err != nil {
-		return "invalid"
+		return nil, nil, append(b.warn, "encoding: "+err.Error())
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:8])
+	doc.Version, doc.Proxy.Version = version, version
+	return doc, body, b.warn
 }
 
 // builder is one proxy's translation in progress.
@@ -85,7 +83,9 @@ type builder struct {
 	pod      *corev1.Pod
 	warn     []string
 	clusters map[string]*proxy.Cluster
-	tables   map[string]*proxy.RouteTable
+	// encoded are the JSON encodings of shared clusters.
+	encoded map[string][]byte
+	tables  map[string]*proxy.RouteTable
 	// outChains: address-specific chains first, then port-only ones.
 	outChains, portOnly []proxy.FilterChain
 	inChains            []proxy.FilterChain
@@ -239,36 +239,57 @@ func (b *builder) cluster(svc *service, sp *servicePort, subset string) string {
 	if _, ok := b.clusters[name]; ok {
 		return name
 	}
-	c := &proxy.Cluster{Name: name, TCP: !sp.http}
+	// A service's clusters are the same for every proxy: the index
+	// builds each once.
+	cc := b.x.outboundCluster(name, svc, sp, subset)
+	b.warn = append(b.warn, cc.warnings...)
+	b.clusters[name] = &cc.cluster
+	b.encoded[name] = cc.json
+	return name
+}
+
+// cachedCluster is an outbound cluster as every proxy gets it.
+type cachedCluster struct {
+	cluster  proxy.Cluster
+	json     []byte
+	warnings []string
+}
+
+func (x *Index) outboundCluster(name string, svc *service, sp *servicePort, subset string) *cachedCluster {
+	if v, ok := x.clusterCache.Load(name); ok {
+		return v.(*cachedCluster)
+	}
+	b := &builder{x: x}
+	c := proxy.Cluster{Name: name, TCP: !sp.http}
 	if sp.grpc {
 		c.Protocol = proxy.ProtocolH2C
 	}
 	c.Metadata = map[string]string{"destination_service": svc.host}
 	if svc.name != "" {
 		c.Metadata["destination_service_name"] = svc.name
-		c.Metadata["destination_service_namespace"] = svc.namespace
 	} else {
 		c.Metadata["destination_service_name"] = svc.host
-		c.Metadata["destination_service_namespace"] = svc.namespace
 	}
+	c.Metadata["destination_service_namespace"] = svc.namespace
 	if subset != "" {
 		c.Metadata["destination_subset"] = subset
 	}
 	pol, labels, found := b.policy(svc, sp.port, subset)
 	if subset != "" && !found {
 		b.warnf("%s: subset %q is not defined by any DestinationRule; requests to it answer 503", svc.host, subset)
-		b.clusters[name] = c
-		return name
-	}
-	for _, e := range sp.endpoints {
-		if subset != "" && !labelsMatch(labels, e.labels) {
-			continue
+	} else {
+		for _, e := range sp.endpoints {
+			if subset != "" && !labelsMatch(labels, e.labels) {
+				continue
+			}
+			c.Endpoints = append(c.Endpoints, proxy.Endpoint{Address: e.address, Mesh: e.mesh, Labels: e.labels})
 		}
-		c.Endpoints = append(c.Endpoints, proxy.Endpoint{Address: e.address, Mesh: e.mesh, Labels: e.labels})
+		b.applyPolicy(&c, svc, pol)
 	}
-	b.applyPolicy(c, svc, pol)
-	b.clusters[name] = c
-	return name
+	cc := &cachedCluster{cluster: c, warnings: b.warn}
+	cc.json, _ = json.Marshal(&cc.cluster)
+	v, _ := x.clusterCache.LoadOrStore(name, cc)
+	return v.(*cachedCluster)
 }
 
 // missingCluster is an empty cluster for a destination that does not

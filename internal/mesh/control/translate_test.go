@@ -199,3 +199,24 @@ func compiles(cfg *proxy.Config) error {
 	}
 	return proxy.New(proxy.Options{}).Update(&c)
 }
+
+// TestEncodeMatchesJSON checks that the shared-cluster encoding is the
+// standard one: the wire types mirror the contract's.
+func TestEncodeMatchesJSON(t *testing.T) {
+	data, err := os.ReadFile("testdata/routing.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, pod := loadSnapshot(t, data)
+	doc, body, _ := NewIndex(snap, MeshOptions{}).TranslateJSON(pod, testIdentity)
+	want, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body, want) {
+		t.Fatalf("encodings differ:\n%s", firstDiff(bytes.ReplaceAll(want, []byte(","), []byte(",\n")), bytes.ReplaceAll(body, []byte(","), []byte(",\n"))))
+	}
+	if Version(doc) != doc.Version {
+		t.Errorf("Version(doc) = %s, doc.Version = %s", Version(doc), doc.Version)
+	}
+}
