@@ -147,7 +147,6 @@ func TestTranslateGolden(t *testing.T) {
 				if err := os.WriteFile(golden, got, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				return
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
@@ -155,6 +154,16 @@ func TestTranslateGolden(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s differs from the translation (run with -update and review the diff):\n%s", golden, firstDiff(want, got))
+			}
+			var explained bytes.Buffer
+			Explain(&explained, doc, warnings)
+			explainFile := strings.TrimSuffix(file, ".yaml") + ".explain.txt"
+			if *update {
+				if err := os.WriteFile(explainFile, explained.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if want, err := os.ReadFile(explainFile); err != nil || !bytes.Equal(want, explained.Bytes()) {
+				t.Errorf("%s differs from Explain's output (run with -update): %v", explainFile, err)
 			}
 			// Deterministic: the same input gives the same version.
 			again, _ := Translate(snap, pod, testIdentity, opts)
