@@ -167,6 +167,11 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		return fmt.Errorf("node networking: %w", err)
 	}
 	defer func() { <-netDone }()
+	meshDone, err := runMesh(ctx, o.Config, client, o.NodeName, nodeData, nil, o.Logger)
+	if err != nil {
+		return fmt.Errorf("mesh server: %w", err)
+	}
+	defer func() { <-meshDone }()
 	a := agent.New(agent.Options{
 		NodeName:   o.NodeName,
 		Client:     client,

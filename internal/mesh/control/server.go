@@ -19,6 +19,7 @@ import (
 	istioinformers "istio.io/client-go/pkg/informers/externalversions"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -67,6 +68,13 @@ type Server struct {
 
 	pods, services, slices, namespaces cache.SharedIndexInformer
 	istio                              istioinformers.SharedInformerFactory
+	// own is the cluster-wide factory the Server made (nil: the caller's,
+	// started by it); local watches only this node's pods until own
+	// starts.
+	own   informers.SharedInformerFactory
+	local informers.SharedInformerFactory
+	// localPods is this node's pods (own factory only).
+	localPodsInf cache.SharedIndexInformer
 
 	dirty    chan struct{}
 	rotated  chan types.UID
@@ -79,8 +87,10 @@ type Server struct {
 
 // New registers the Server's informers with factory (all pods, Services,
 // EndpointSlices, Namespaces) and its own Istio informers; it does no
-// I/O. The Istio informers start only once a local pod is injected, so a
-// node without injected pods pays nothing for the mesh.
+// I/O. With a nil factory the Server makes its own and watches only this
+// node's pods until one of them is injected; the Istio informers too
+// start only then, so a node without injected pods pays (almost) nothing
+// for the mesh.
 func New(client kubernetes.Interface, istio istioclient.Interface, factory informers.SharedInformerFactory, log *slog.Logger, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
@@ -98,6 +108,19 @@ func New(client kubernetes.Interface, istio istioclient.Interface, factory infor
 		client: client, log: log.With("component", "mesh-control"), opts: opts,
 		dirty: make(chan struct{}, 1), rotated: make(chan types.UID, 64), statusCh: make(chan struct{}, 1),
 		proxies: map[types.UID]*proxyState{},
+	}
+	if factory == nil {
+		factory = informers.NewSharedInformerFactory(client, 0)
+		s.own = factory
+		s.local = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = "spec.nodeName=" + opts.NodeName
+		}))
+		s.localPodsInf = s.local.Core().V1().Pods().Informer()
+		s.localPodsInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { s.markDirty() },
+			UpdateFunc: func(any, any) { s.markDirty() },
+			DeleteFunc: func(any) { s.markDirty() },
+		})
 	}
 	s.pods = factory.Core().V1().Pods().Informer()
 	s.services = factory.Core().V1().Services().Informer()
@@ -132,7 +155,13 @@ func (s *Server) markDirty() {
 
 // Run serves until ctx ends, then closes every socket it opened.
 func (s *Server) Run(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), s.pods.HasSynced, s.services.HasSynced, s.slices.HasSynced, s.namespaces.HasSynced) {
+	if s.local != nil {
+		s.local.Start(ctx.Done())
+		defer s.local.Shutdown()
+		if !cache.WaitForCacheSync(ctx.Done(), s.localPodsInf.HasSynced) {
+			return nil
+		}
+	} else if !s.waitCluster(ctx) {
 		return nil
 	}
 	defer s.closeAll()
@@ -179,10 +208,21 @@ func (s *Server) Run(ctx context.Context) error {
 		local := s.localPods()
 		if len(local) > 0 && !istioStarted {
 			istioStarted = true
+			if s.own != nil {
+				s.own.Start(ctx.Done())
+				defer s.own.Shutdown()
+				if !s.waitCluster(ctx) {
+					return nil
+				}
+			}
 			s.startIstio(ctx)
 		}
 		s.recompute(ctx, local)
 	}
+}
+
+func (s *Server) waitCluster(ctx context.Context) bool {
+	return cache.WaitForCacheSync(ctx.Done(), s.pods.HasSynced, s.services.HasSynced, s.slices.HasSynced, s.namespaces.HasSynced)
 }
 
 func (s *Server) startIstio(ctx context.Context) {
@@ -205,7 +245,11 @@ func (s *Server) startIstio(ctx context.Context) {
 // localPods are this node's injected pods that still run.
 func (s *Server) localPods() []*corev1.Pod {
 	var out []*corev1.Pod
-	for _, o := range s.pods.GetStore().List() {
+	inf := s.pods
+	if s.localPodsInf != nil {
+		inf = s.localPodsInf
+	}
+	for _, o := range inf.GetStore().List() {
 		p, ok := o.(*corev1.Pod)
 		if !ok || p.Spec.NodeName != s.opts.NodeName || !podMesh(p) {
 			continue

@@ -97,6 +97,16 @@ func endpointSlice(name string, ips ...string) *discoveryv1.EndpointSlice {
 // shows in Statuses and the node's status ConfigMap; the socket goes
 // away with the pod.
 func TestServer(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		name := "own informers"
+		if shared {
+			name = "shared factory"
+		}
+		t.Run(name, func(t *testing.T) { testServer(t, shared) })
+	}
+}
+
+func testServer(t *testing.T, shared bool) {
 	web := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
 		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.50", Selector: map[string]string{"app": "web"},
@@ -108,18 +118,25 @@ func TestServer(t *testing.T) {
 	plain.Annotations = nil
 	client := fake.NewClientset(web, local, remote, plain, endpointSlice("web-1", "10.244.0.20"))
 	istio := istiofake.NewSimpleClientset()
-	factory := informers.NewSharedInformerFactory(client, 0)
+	var factory informers.SharedInformerFactory
+	if shared {
+		factory = informers.NewSharedInformerFactory(client, 0)
+	}
 	dir := t.TempDir()
 	ident := &fakeIdentity{rotated: make(chan types.UID, 1)}
 	srv := New(client, istio, factory, testenv.Logger(t), Options{NodeName: "node-a", DataDir: dir, Identity: ident, PollTimeout: 300 * time.Millisecond, IstioSyncTimeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	factory.Start(ctx.Done())
+	if shared {
+		factory.Start(ctx.Done())
+	}
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		factory.Shutdown()
+		if shared {
+			factory.Shutdown()
+		}
 	})
 
 	sock := filepath.Join(dir, meshconfig.PodsDir, "uid-1", meshconfig.SocketName)
