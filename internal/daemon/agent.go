@@ -167,11 +167,13 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		return fmt.Errorf("node networking: %w", err)
 	}
 	defer func() { <-netDone }()
-	meshDone, err := runMesh(ctx, o.Config, client, o.NodeName, nodeData, nil, o.Logger)
+	meshCtx, stopMesh := context.WithCancel(ctx)
+	meshDone, err := runMesh(meshCtx, o.Config, client, o.NodeName, nodeData, nil, o.Logger)
 	if err != nil {
+		stopMesh()
 		return fmt.Errorf("mesh server: %w", err)
 	}
-	defer func() { <-meshDone }()
+	defer func() { stopMesh(); <-meshDone }()
 	a := agent.New(agent.Options{
 		NodeName:   o.NodeName,
 		Client:     client,
