@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -24,7 +25,6 @@ import (
 
 	"skiff.dev/skiff/internal/mesh/meshconfig"
 	"skiff.dev/skiff/internal/mesh/proxy"
-	"skiff.dev/skiff/internal/testenv"
 )
 
 type fakeIdentity struct{ rotated chan types.UID }
@@ -50,13 +50,32 @@ func socketClient(sock string) *http.Client {
 	}}}
 }
 
-// eventually waits until cond returns nil.
+// eventually waits (up to 30 s) until cond returns nil. (testenv
+// imports the daemon, which imports this package.)
 func eventually(t *testing.T, cond func() error) {
 	t.Helper()
-	testenv.Eventually(t, "the condition holds", func(context.Context) (bool, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		err := cond()
-		return err == nil, err
-	})
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition never held: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // fetch long-polls the config; a failed request is status 0.
@@ -124,7 +143,7 @@ func testServer(t *testing.T, shared bool) {
 	}
 	dir := t.TempDir()
 	ident := &fakeIdentity{rotated: make(chan types.UID, 1)}
-	srv := New(client, istio, factory, testenv.Logger(t), Options{NodeName: "node-a", DataDir: dir, Identity: ident, PollTimeout: 300 * time.Millisecond, IstioSyncTimeout: 5 * time.Second})
+	srv := New(client, istio, factory, testLogger(t), Options{NodeName: "node-a", DataDir: dir, Identity: ident, PollTimeout: 300 * time.Millisecond, IstioSyncTimeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	if shared {

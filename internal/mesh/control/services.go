@@ -70,7 +70,7 @@ func (x *Index) addService(s *corev1.Service, slices []*discoveryv1.EndpointSlic
 		}
 	}
 	for _, p := range s.Spec.Ports {
-		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP || p.Port <= 0 || p.Port > 65535 || svc.hasPort(uint32(p.Port)) {
 			continue
 		}
 		sp := servicePort{name: p.Name, port: uint32(p.Port), targetPort: p.TargetPort.String()}
@@ -171,7 +171,7 @@ func (x *Index) addServiceEntry(se *networkingv1.ServiceEntry) {
 		}
 		svc.passthrough = spec.Resolution == networkingapi.ServiceEntry_NONE || strings.HasPrefix(h, "*")
 		for _, p := range spec.Ports {
-			if p == nil || p.Number == 0 || p.Number > 65535 {
+			if p == nil || p.Number == 0 || p.Number > 65535 || svc.hasPort(p.Number) {
 				continue
 			}
 			sp := servicePort{name: p.Name, port: p.Number}
@@ -220,4 +220,13 @@ func seEndpoints(spec *networkingapi.ServiceEntry, host, portName string, target
 		out = append(out, endpoint{address: net.JoinHostPort(we.Address, strconv.Itoa(int(port))), labels: we.Labels})
 	}
 	return out
+}
+
+func (s *service) hasPort(port uint32) bool {
+	for _, p := range s.ports {
+		if p.port == port {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,23 +29,40 @@ const proxyAnnotation = "test.skiff.dev/proxy"
 // loadSnapshot reads a multi-document YAML file of API objects.
 func loadSnapshot(t testing.TB, data []byte) (*Snapshot, *corev1.Pod) {
 	t.Helper()
-	snap := &Snapshot{}
-	var proxyPod *corev1.Pod
+	snap, pod, err := parseSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap, pod
+}
+
+func parseSnapshot(data []byte) (snap *Snapshot, proxyPod *corev1.Pod, err error) {
+	snap = &Snapshot{}
+	fail := func(format string, args ...any) { panic(fmt.Errorf(format, args...)) }
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(error)
+			if !ok {
+				panic(r)
+			}
+			snap, proxyPod, err = nil, nil, e
+		}
+	}()
 	for i, doc := range strings.Split(string(data), "\n---\n") {
 		if strings.TrimSpace(doc) == "" {
 			continue
 		}
 		js, err := yaml.YAMLToJSON([]byte(doc))
 		if err != nil {
-			t.Fatalf("document %d: %v", i, err)
+			fail("document %d: %v", i, err)
 		}
 		var meta struct{ Kind string }
 		if err := json.Unmarshal(js, &meta); err != nil {
-			t.Fatalf("document %d: %v", i, err)
+			fail("document %d: %v", i, err)
 		}
 		into := func(v any) {
 			if err := json.Unmarshal(js, v); err != nil {
-				t.Fatalf("document %d (%s): %v", i, meta.Kind, err)
+				fail("document %d (%s): %v", i, meta.Kind, err)
 			}
 		}
 		switch meta.Kind {
@@ -96,13 +114,13 @@ func loadSnapshot(t testing.TB, data []byte) (*Snapshot, *corev1.Pod) {
 			into(o)
 			snap.RequestAuthentications = append(snap.RequestAuthentications, o)
 		default:
-			t.Fatalf("document %d: unknown kind %q", i, meta.Kind)
+			fail("document %d: unknown kind %q", i, meta.Kind)
 		}
 	}
 	if proxyPod == nil {
-		t.Fatalf("no pod annotated %s: \"true\"", proxyAnnotation)
+		fail("no pod annotated %s: \"true\"", proxyAnnotation)
 	}
-	return snap, proxyPod
+	return snap, proxyPod, nil
 }
 
 var testIdentity = &proxy.Identity{CertPEM: []byte("CERT"), KeyPEM: []byte("KEY"), RootsPEM: []byte("ROOTS")}
@@ -227,5 +245,84 @@ func TestEncodeMatchesJSON(t *testing.T) {
 	}
 	if Version(doc) != doc.Version {
 		t.Errorf("Version(doc) = %s, doc.Version = %s", Version(doc), doc.Version)
+	}
+}
+
+// FuzzTranslate mutates the golden inputs: whatever parses must
+// translate without a panic (Translate recovers from one, and says so in
+// its warnings) into a document the proxy accepts.
+func FuzzTranslate(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		snap, pod, err := parseSnapshot(data)
+		if err != nil {
+			return
+		}
+		doc, warnings := Translate(snap, pod, testIdentity, MeshOptions{})
+		if doc == nil {
+			t.Fatalf("translation failed: %v", warnings)
+		}
+		if err := compiles(&doc.Proxy); err != nil {
+			t.Fatalf("the proxy rejects the document: %v", err)
+		}
+	})
+}
+
+// TestTranslateMutated is a deterministic cousin of FuzzTranslate: it
+// deletes, duplicates and garbles lines of the golden inputs (a value
+// replaced by one of a few troublesome ones) and checks that whatever
+// still parses translates without a panic into a document the proxy
+// accepts.
+func TestTranslateMutated(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	values := []string{`""`, "-1", "0", "4294967296", `"*"`, `"a(b"`, "null", "{}", "[]", `"::1"`, `"10.0.0.0/33"`, "65536", `"*.x"`}
+	rng := rand.New(rand.NewPCG(1, 2))
+	parsed, translated := 0, 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for range 150 {
+			m := slices.Clone(lines)
+			for range 1 + rng.IntN(3) {
+				i := rng.IntN(len(m))
+				switch rng.IntN(3) {
+				case 0:
+					m = slices.Delete(m, i, i+1)
+				case 1:
+					m = slices.Insert(m, i, m[i])
+				default:
+					if k := strings.LastIndex(m[i], ": "); k > 0 {
+						m[i] = m[i][:k+2] + values[rng.IntN(len(values))]
+					}
+				}
+			}
+			snap, pod, err := parseSnapshot([]byte(strings.Join(m, "\n")))
+			if err != nil {
+				continue
+			}
+			parsed++
+			doc, warnings := Translate(snap, pod, testIdentity, MeshOptions{})
+			if doc == nil {
+				t.Fatalf("translation failed: %v\n%s", warnings, strings.Join(m, "\n"))
+			}
+			if err := compiles(&doc.Proxy); err != nil {
+				t.Fatalf("the proxy rejects the document: %v\n%s", err, strings.Join(m, "\n"))
+			}
+			translated++
+		}
+	}
+	t.Logf("%d mutated inputs parsed and translated", translated)
+	if parsed == 0 {
+		t.Fatal("no mutated input parsed")
 	}
 }
