@@ -105,6 +105,12 @@ func (b *builder) httpRoutes(svc *service, sp *servicePort) []proxy.Route {
 			Retry:    &retry,
 		}}
 	}
+	return b.vsRoutes(vs, sp.port)
+}
+
+// vsRoutes are a VirtualService's HTTP routes for requests that came on
+// port (b.gateway says for which gateway; "" is the mesh's sidecars).
+func (b *builder) vsRoutes(vs *networkingv1.VirtualService, port uint32) []proxy.Route {
 	var out []proxy.Route
 	for i, h := range vs.Spec.Http {
 		if h == nil {
@@ -116,14 +122,14 @@ func (b *builder) httpRoutes(svc *service, sp *servicePort) []proxy.Route {
 		}
 		var matches []*networkingapi.HTTPMatchRequest
 		for _, m := range h.Match {
-			if m != nil && b.matchApplies(m.Port, m.SourceLabels, m.SourceNamespace, m.Gateways, sp.port) {
+			if m != nil && b.matchApplies(m.Port, m.SourceLabels, m.SourceNamespace, m.Gateways, vs.Namespace, port) {
 				matches = append(matches, m)
 			}
 		}
 		if len(h.Match) > 0 && len(matches) == 0 {
 			continue
 		}
-		r, ok := b.httpAction(vs, h, svc, sp)
+		r, ok := b.httpAction(vs, h, port)
 		if !ok {
 			continue
 		}
@@ -143,11 +149,32 @@ func (b *builder) httpRoutes(svc *service, sp *servicePort) []proxy.Route {
 
 // matchApplies says whether a match's proxy-side conditions hold for
 // this proxy on this port (sourceLabels are the proxy's own pod's).
-func (b *builder) matchApplies(port uint32, sourceLabels map[string]string, sourceNamespace string, gateways []string, svcPort uint32) bool {
+func (b *builder) matchApplies(port uint32, sourceLabels map[string]string, sourceNamespace string, gateways []string, vsNamespace string, svcPort uint32) bool {
 	return (port == 0 || port == svcPort) &&
 		labelsMatch(sourceLabels, b.pod.Labels) &&
 		(sourceNamespace == "" || sourceNamespace == b.pod.Namespace) &&
-		appliesToMesh(gateways)
+		// A match without gateways has its VirtualService's (checked
+		// already).
+		(len(gateways) == 0 || b.forThisProxy(gateways, vsNamespace))
+}
+
+// forThisProxy says whether a VirtualService (or match) bound to
+// gateways applies to what is being translated: sidecars ("mesh", or no
+// gateways), or the gateway b.gateway ("ns/name"; a bare name is in the
+// VirtualService's namespace).
+func (b *builder) forThisProxy(gateways []string, vsNamespace string) bool {
+	if b.gateway == "" {
+		return appliesToMesh(gateways)
+	}
+	for _, g := range gateways {
+		if !strings.Contains(g, "/") {
+			g = vsNamespace + "/" + g
+		}
+		if g == b.gateway {
+			return true
+		}
+	}
+	return false
 }
 
 func stringMatch(m *networkingapi.StringMatch) (proxy.StringMatch, bool) {
@@ -210,7 +237,7 @@ func dur(d *durationpb.Duration) time.Duration {
 
 // httpAction is what an HTTPRoute does (its matches left out); ok is
 // false when the route cannot be used.
-func (b *builder) httpAction(vs *networkingv1.VirtualService, h *networkingapi.HTTPRoute, svc *service, sp *servicePort) (proxy.Route, bool) {
+func (b *builder) httpAction(vs *networkingv1.VirtualService, h *networkingapi.HTTPRoute, port uint32) (proxy.Route, bool) {
 	where := fmt.Sprintf("VirtualService %s/%s", vs.Namespace, vs.Name)
 	var r proxy.Route
 	switch {
@@ -250,7 +277,7 @@ func (b *builder) httpAction(vs *networkingv1.VirtualService, h *networkingapi.H
 			if d == nil || d.Destination == nil {
 				continue
 			}
-			wc := proxy.WeightedCluster{Cluster: b.destination(vs.Namespace, d.Destination, sp.port, false)}
+			wc := proxy.WeightedCluster{Cluster: b.destination(vs.Namespace, d.Destination, port, false)}
 			if d.Weight > 0 {
 				wc.Weight = uint32(d.Weight)
 			}
@@ -282,7 +309,7 @@ func (b *builder) httpAction(vs *networkingv1.VirtualService, h *networkingapi.H
 		r.Retry = retryPolicy(h.Retries)
 	}
 	r.Fault = fault(h.Fault)
-	r.Mirrors = b.mirrors(vs.Namespace, h, sp.port)
+	r.Mirrors = b.mirrors(vs.Namespace, h, port)
 	if h.Headers != nil {
 		r.RequestHeaders = headerOps(h.Headers.Request)
 		r.ResponseHeaders = headerOps(h.Headers.Response)
@@ -462,7 +489,7 @@ func (b *builder) tcpTarget(svc *service, sp *servicePort) string {
 			}
 			ok := len(t.Match) == 0
 			for _, m := range t.Match {
-				if m != nil && b.matchApplies(m.Port, m.SourceLabels, m.SourceNamespace, m.Gateways, sp.port) {
+				if m != nil && b.matchApplies(m.Port, m.SourceLabels, m.SourceNamespace, m.Gateways, vs.Namespace, sp.port) {
 					ok = true
 				}
 			}
