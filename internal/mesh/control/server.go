@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -305,32 +306,22 @@ func (s *Server) recompute(ctx context.Context, local []*corev1.Pod) {
 	}
 	for _, pod := range local {
 		seen[pod.UID] = true
-		p, err := s.ensureProxy(pod)
-		if err != nil {
-			s.log.Error("cannot serve the sidecar", "pod", pod.Namespace+"/"+pod.Name, "err", err)
-			continue
-		}
-		ident := p.currentIdentity()
-		if ident == nil && s.opts.Identity != nil {
-			if ident, err = s.opts.Identity.Identity(ctx, pod); err != nil {
-				s.log.Warn("no workload identity yet", "pod", pod.Namespace+"/"+pod.Name, "err", err)
-				ident = nil
-			} else {
-				p.setIdentity(ident)
-			}
-		}
-		doc, body, warnings := idx.TranslateJSON(pod, ident)
-		if doc == nil {
-			s.log.Error("translation failed", "pod", pod.Namespace+"/"+pod.Name, "err", warnings)
-			continue
-		}
-		if p.publish(doc.Version, body) {
-			s.log.Debug("new document", "pod", pod.Namespace+"/"+pod.Name, "version", doc.Version, "warnings", len(warnings))
-			for _, w := range warnings {
-				s.log.Debug("translation warning", "pod", pod.Namespace+"/"+pod.Name, "warning", w)
-			}
-		}
 	}
+	// Proxies are translated in parallel: the index is read-only.
+	work := make(chan *corev1.Pod)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(len(local), 1)) {
+		wg.Go(func() {
+			for pod := range work {
+				s.update(ctx, idx, pod)
+			}
+		})
+	}
+	for _, pod := range local {
+		work <- pod
+	}
+	close(work)
+	wg.Wait()
 	s.mu.Lock()
 	var gone []*proxyState
 	for uid, p := range s.proxies {
@@ -345,6 +336,35 @@ func (s *Server) recompute(ctx context.Context, local []*corev1.Pod) {
 	}
 	if len(gone) > 0 {
 		s.statusChanged()
+	}
+}
+
+// update translates one proxy and publishes its document if it changed.
+func (s *Server) update(ctx context.Context, idx *Index, pod *corev1.Pod) {
+	p, err := s.ensureProxy(pod)
+	if err != nil {
+		s.log.Error("cannot serve the sidecar", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		return
+	}
+	ident := p.currentIdentity()
+	if ident == nil && s.opts.Identity != nil {
+		if ident, err = s.opts.Identity.Identity(ctx, pod); err != nil {
+			s.log.Warn("no workload identity yet", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+			ident = nil
+		} else {
+			p.setIdentity(ident)
+		}
+	}
+	doc, body, warnings := idx.TranslateJSON(pod, ident)
+	if doc == nil {
+		s.log.Error("translation failed", "pod", pod.Namespace+"/"+pod.Name, "err", warnings)
+		return
+	}
+	if p.publish(doc.Version, body) {
+		s.log.Debug("new document", "pod", pod.Namespace+"/"+pod.Name, "version", doc.Version, "warnings", len(warnings))
+		for _, w := range warnings {
+			s.log.Debug("translation warning", "pod", pod.Namespace+"/"+pod.Name, "warning", w)
+		}
 	}
 }
 
