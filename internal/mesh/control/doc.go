@@ -7,8 +7,12 @@
 // Translate is the pure heart: a Snapshot of the API objects and one
 // proxy's pod in, a Sidecar document and warnings out. Server is the node
 // side: informers, debounced recomputation, one socket per local pod,
-// per-proxy sync state. The daemon wires a Server into every node; the
-// CLI (skiff mesh explain) runs Translate itself against the API.
+// per-proxy sync state, published per node in a ConfigMap
+// (kube-system/skiff-mesh-status-NODE) for `skiff mesh status`. The
+// daemon wires a Server into every node; `skiff mesh explain` runs
+// Translate itself against the API (ListSnapshot, Explain).
+// Index.Gateways translates Istio Gateways and the VirtualServices bound
+// to them into a fragment for the node's edge proxy.
 //
 // What the translation does not do (yet), and how it differs from Istio:
 //
