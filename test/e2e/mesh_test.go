@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"skiff.dev/skiff/internal/runtime/runtimetest"
 )
@@ -155,6 +161,18 @@ func TestMesh(t *testing.T) {
 		eventuallyVersion(t, "v1")
 		k("", "delete", "-f", filepath.Join(repoRoot(), "examples", "mesh", "mtls-strict.yaml"))
 
+		// The server's sidecar saw the client's SPIFFE ID, proven by its
+		// certificate (telemetry believes nothing else on mTLS).
+		stats, err := fetch("http://" + podIP + ":15020/stats/prometheus")
+		if err != nil {
+			t.Fatalf("server sidecar stats: %v\n%s", err, stats)
+		}
+		if !hasSample(stats, "istio_requests_total", `reporter="destination"`, `source_workload="client"`,
+			`source_principal="spiffe://cluster.local/ns/shop/sa/default"`, `connection_security_policy="mutual_tls"`) {
+			t.Errorf("no mTLS request from the client's SPIFFE ID in the server's metrics:\n%s", stats)
+		}
+
+		// ALLOW lets GET and POST in, DENY on POST wins.
 		apply(t, "authz-get-only.yaml")
 		c.waitFor("POST to be denied", func() bool {
 			out, err := fetch(reviews, "--post-data", "x")
@@ -164,6 +182,40 @@ func TestMesh(t *testing.T) {
 			t.Errorf("GET must stay allowed: %v\n%s", err, out)
 		}
 		k("", "delete", "-f", filepath.Join(repoRoot(), "examples", "mesh", "authz-get-only.yaml"))
+
+		// JWT: a valid token passes, a bad one is refused (401), none is
+		// not a request principal (403).
+		jwks, token := newJWT(t, "https://issuer.shop.example", "tester")
+		k(fmt.Sprintf(jwtPolicy, jwks), "apply", "-f", "-")
+		c.waitFor("a request without a token to be denied", func() bool {
+			out, err := fetch(reviews)
+			return err != nil && strings.Contains(out, "403")
+		})
+		if out, err := fetch(reviews, "--header", "Authorization: Bearer "+token); err != nil {
+			t.Errorf("valid token refused: %v\n%s", err, out)
+		}
+		if out, err := fetch(reviews, "--header", "Authorization: Bearer "+token[:len(token)-4]+"AAAA"); err == nil || !strings.Contains(out, "401") {
+			t.Errorf("bad token: %v\n%s", err, out)
+		}
+		k(fmt.Sprintf(jwtPolicy, jwks), "delete", "-f", "-")
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		out, err := c.kubectl(badRegexVS, "apply", "-f", "-")
+		if err == nil || !strings.Contains(out, "spec.http[0].match[0].uri") {
+			t.Errorf("a bad regex must be refused naming the field: %v\n%s", err, out)
+		}
+		out = k(unknownSubsetVS, "apply", "-f", "-")
+		if !strings.Contains(out, "v3") {
+			t.Errorf("a VirtualService routing to an unknown subset must warn:\n%s", out)
+		}
+		c.waitFor("the unknown subset to answer 503", func() bool {
+			out, err := fetch("http://productms:8080/productms/product/version")
+			return err != nil && strings.Contains(out, "503")
+		})
+		k(unknownSubsetVS, "delete", "-f", "-")
+		// Everyone else still routes.
+		eventuallyVersion(t, "v1")
 	})
 
 	t.Run("telemetry", func(t *testing.T) {
@@ -174,15 +226,8 @@ func TestMesh(t *testing.T) {
 		if err != nil {
 			t.Fatalf("client sidecar stats: %v\n%s", err, stats)
 		}
-		var found bool
-		for _, line := range strings.Split(stats, "\n") {
-			if strings.HasPrefix(line, "istio_requests_total{") && strings.Contains(line, `reporter="source"`) &&
-				strings.Contains(line, `destination_service="productreviewms.shop.svc.cluster.local"`) &&
-				strings.Contains(line, `source_workload="client"`) && strings.Contains(line, `response_code="200"`) {
-				found = true
-			}
-		}
-		if !found {
+		if !hasSample(stats, "istio_requests_total", `reporter="source"`, `source_workload="client"`,
+			`destination_service="productreviewms.shop.svc.cluster.local"`, `destination_workload="productreviewms-v1"`, `response_code="200"`) {
 			t.Errorf("no istio_requests_total for client → productreviewms in:\n%s", stats)
 		}
 	})
@@ -285,4 +330,86 @@ spec:
         image: skiff.local/shop:1
         imagePullPolicy: Never
         command: [wget, -qO-, "http://productreviewms:8080/productreviewms/productreview/1"]
+`
+
+// hasSample reports whether the Prometheus text exposition has a sample
+// of metric whose labels include every one of labels.
+func hasSample(exposition, metric string, labels ...string) bool {
+	for _, line := range strings.Split(exposition, "\n") {
+		if !strings.HasPrefix(line, metric+"{") {
+			continue
+		}
+		all := true
+		for _, l := range labels {
+			all = all && strings.Contains(line, l)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// newJWT returns an inline JWKS (JSON) and a token for sub signed by its key.
+func newJWT(t *testing.T, issuer, sub string) (jwks, token string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err = josejwt.Signed(signer).Claims(josejwt.Claims{Issuer: issuer, Subject: sub,
+		Expiry: josejwt.NewNumericDate(time.Now().Add(time.Hour)), IssuedAt: josejwt.NewNumericDate(time.Now())}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(set), token
+}
+
+// jwtPolicy requires a request principal from the test's issuer at
+// productreviewms (%s: the inline JWKS).
+const jwtPolicy = `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: reviews-jwt, namespace: shop}
+spec:
+  selector: {matchLabels: {app: productreviewms}}
+  jwtRules:
+  - issuer: https://issuer.shop.example
+    jwks: '%s'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-require-jwt, namespace: shop}
+spec:
+  selector: {matchLabels: {app: productreviewms}}
+  action: ALLOW
+  rules:
+  - from:
+    - source: {requestPrincipals: ["https://issuer.shop.example/*"]}
+`
+
+const badRegexVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad-regex, namespace: shop}
+spec:
+  hosts: [productreviewms]
+  http:
+  - match:
+    - uri: {regex: "/productreviewms/(unclosed"}
+    route:
+    - destination: {host: productreviewms}
+`
+
+const unknownSubsetVS = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: productms, namespace: shop}
+spec:
+  hosts: [productms]
+  http:
+  - route:
+    - destination: {host: productms, subset: v3}
 `

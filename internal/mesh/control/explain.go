@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"skiff.dev/skiff/internal/mesh/authz"
 	"skiff.dev/skiff/internal/mesh/meshconfig"
 	"skiff.dev/skiff/internal/mesh/proxy"
 )
@@ -171,7 +172,28 @@ func Explain(w io.Writer, doc *meshconfig.Sidecar, warnings []string) {
 			fmt.Fprintf(w, "    %s%s\n", e.Address, mesh)
 		}
 	}
-	fmt.Fprintf(w, "\nAuthorization: %+v\n", doc.Authz)
+	fmt.Fprintln(w, "\nAuthorization:")
+	if len(doc.Authz.Policies) == 0 && len(doc.Authz.JWT) == 0 {
+		fmt.Fprintln(w, "  none (every request is allowed)")
+	}
+	for _, p := range doc.Authz.Policies {
+		action := p.Action
+		if action == "" {
+			action = authz.Allow
+		}
+		dry := ""
+		if p.DryRun {
+			dry = " (dry run)"
+		}
+		fmt.Fprintf(w, "  %s %s/%s: %d rule(s)%s\n", action, p.Namespace, p.Name, len(p.Rules), dry)
+	}
+	for _, r := range doc.Authz.JWT {
+		keys := r.JWKSURI
+		if keys == "" {
+			keys = "inline JWKS"
+		}
+		fmt.Fprintf(w, "  JWT issuer %s (%s)\n", r.Issuer, keys)
+	}
 	if len(warnings) > 0 {
 		fmt.Fprintf(w, "\nWarnings:\n")
 		for _, x := range warnings {

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -348,12 +349,10 @@ func (s *Server) update(ctx context.Context, idx *Index, pod *corev1.Pod) {
 	}
 	ident := p.currentIdentity()
 	if ident == nil && s.opts.Identity != nil {
-		if ident, err = s.opts.Identity.Identity(ctx, pod); err != nil {
-			s.log.Warn("no workload identity yet", "pod", pod.Namespace+"/"+pod.Name, "err", err)
-			ident = nil
-		} else {
-			p.setIdentity(ident)
-		}
+		// The first certificate is issued in the background (a CSR
+		// round trip): the document waits for it, other proxies don't.
+		s.fetchIdentity(ctx, p, pod)
+		return
 	}
 	doc, body, warnings := idx.TranslateJSON(pod, ident)
 	if doc == nil {
@@ -366,6 +365,34 @@ func (s *Server) update(ctx context.Context, idx *Index, pod *corev1.Pod) {
 			s.log.Debug("translation warning", "pod", pod.Namespace+"/"+pod.Name, "warning", w)
 		}
 	}
+}
+
+// identityTimeout bounds one attempt at a pod's first certificate.
+const identityTimeout = 30 * time.Second
+
+// fetchIdentity asks for the pod's first workload certificate unless an
+// attempt is under way; when it arrives (or fails) the proxies are
+// recomputed, so that the document goes out, or the attempt is made again.
+func (s *Server) fetchIdentity(ctx context.Context, p *proxyState, pod *corev1.Pod) {
+	if !p.fetching.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.fetching.Store(false)
+		ictx, cancel := context.WithTimeout(ctx, identityTimeout)
+		defer cancel()
+		ident, err := s.opts.Identity.Identity(ictx, pod)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			s.log.Warn("no workload identity yet; will retry", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+			time.Sleep(time.Second)
+		} else {
+			p.setIdentity(ident)
+		}
+		s.markDirty()
+	}()
 }
 
 // ensureProxy returns pod's proxy state, listening on its socket.
@@ -451,6 +478,7 @@ type proxyState struct {
 	body                []byte
 	changed             chan struct{} // closed when version changes
 	identity            *proxy.Identity
+	fetching            atomic.Bool // a first identity is being issued
 	sent, applied, err  string
 	connected, reported time.Time
 }
