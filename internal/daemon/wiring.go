@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"skiff.dev/skiff/internal/apis/istio"
 	"skiff.dev/skiff/internal/apiserver"
 	"skiff.dev/skiff/internal/openapi"
 	"skiff.dev/skiff/internal/printers"
@@ -28,6 +29,7 @@ func newAPIServer(st store.Interface, registry http.Handler, nodes apiserver.Nod
 		Resources:     resources.All,
 		Conversions:   conversions,
 		Admission:     adm,
+		PreDecode:     istioPreDecode,
 		Tables:        tables,
 		Authenticator: apiserver.Authenticators{apiserver.ClientCertAuthenticator{}},
 		NonResource:   mux,
@@ -41,11 +43,17 @@ func newAPIServer(st store.Interface, registry http.Handler, nodes apiserver.Nod
 	return apiserver.New(cfg)
 }
 
+// openapiResources are the resources the OpenAPI documents describe:
+// all but Istio's, whose Go types have no OpenAPI definitions (kubectl
+// then validates them on the server only, as CRDs without a schema).
 func openapiResources(rs []resources.Resource) []openapi.Resource {
-	out := make([]openapi.Resource, len(rs))
-	for i, r := range rs {
-		out[i] = openapi.Resource{Group: r.Group, Version: r.Version, Kind: r.Kind, Plural: r.Plural,
-			Namespaced: r.Namespaced, Verbs: r.AllVerbs(), Status: r.Status, Scale: r.Scale}
+	out := make([]openapi.Resource, 0, len(rs))
+	for _, r := range rs {
+		if istio.Is(schema.GroupKind{Group: r.Group, Kind: r.Kind}) {
+			continue
+		}
+		out = append(out, openapi.Resource{Group: r.Group, Version: r.Version, Kind: r.Kind, Plural: r.Plural,
+			Namespaced: r.Namespaced, Verbs: r.AllVerbs(), Status: r.Status, Scale: r.Scale})
 	}
 	return out
 }
