@@ -275,7 +275,12 @@ func (b *builder) addServer(ports map[uint32]*gatewayPort, gw *networkingv1.Gate
 		if ns == "." {
 			ns = gw.Namespace
 		}
-		gs.hosts = append(gs.hosts, [2]string{ns, strings.ToLower(strings.TrimSuffix(host, "."))})
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+		if !validGatewayHost(host) || ns == "" {
+			b.warnf("%s: bad host %q; ignored", where, h)
+			continue
+		}
+		gs.hosts = append(gs.hosts, [2]string{ns, host})
 	}
 	if len(gs.hosts) == 0 {
 		b.warnf("%s: no hosts; skipped", where)
@@ -418,6 +423,9 @@ func serverHosts(gs gatewayServer, vs *networkingv1.VirtualService) []string {
 		}
 		for _, vh := range vs.Spec.Hosts {
 			vh = strings.ToLower(strings.TrimSuffix(vh, "."))
+			if !validGatewayHost(vh) {
+				continue
+			}
 			var name string
 			switch {
 			case hostMatches(h[1], vh):
@@ -487,4 +495,14 @@ func (b *builder) gatewayMatchApplies(m *networkingapi.HTTPMatchRequest, vsNames
 	return (m.Port == 0 || m.Port == port) &&
 		labelsMatch(m.SourceLabels, b.pod.Labels) &&
 		(m.SourceNamespace == "" || m.SourceNamespace == b.pod.Namespace)
+}
+
+// validGatewayHost says whether h is a name a virtual host can carry:
+// "*", "*.suffix" or a name without wildcards, ports or slashes.
+func validGatewayHost(h string) bool {
+	if h == "*" {
+		return true
+	}
+	h = strings.TrimPrefix(h, "*.")
+	return h != "" && !strings.HasPrefix(h, ".") && !strings.ContainsAny(h, "*/ \t:")
 }

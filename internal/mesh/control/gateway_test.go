@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	networkingapi "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"skiff.dev/skiff/internal/mesh/proxy"
@@ -110,6 +112,59 @@ func TestGatewayGolden(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s differs from the translation (run with -update and review the diff):\n%s", golden, firstDiff(want, got))
+			}
+		})
+	}
+}
+
+// TestGatewayOddInput feeds objects a user could write (or a broken
+// client could send) and checks that the translation neither panics nor
+// produces a configuration the proxy rejects.
+func TestGatewayOddInput(t *testing.T) {
+	gw := func(servers ...*networkingapi.Server) *networkingv1.Gateway {
+		return &networkingv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "istio-system"},
+			Spec: networkingapi.Gateway{Servers: servers}}
+	}
+	vs := func(hosts, gateways []string, http ...*networkingapi.HTTPRoute) *networkingv1.VirtualService {
+		return &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "vs", Namespace: "default"},
+			Spec: networkingapi.VirtualService{Hosts: hosts, Gateways: gateways, Http: http}}
+	}
+	port := func(n uint32, proto string) *networkingapi.Port {
+		return &networkingapi.Port{Number: n, Protocol: proto}
+	}
+	for _, tc := range []struct {
+		name string
+		gws  []*networkingv1.Gateway
+		vses []*networkingv1.VirtualService
+	}{
+		{name: "nothing"},
+		{name: "nil gateway and nil server", gws: []*networkingv1.Gateway{nil, gw(nil)}},
+		{name: "no port", gws: []*networkingv1.Gateway{gw(&networkingapi.Server{Hosts: []string{"*"}})}},
+		{name: "port out of range", gws: []*networkingv1.Gateway{gw(&networkingapi.Server{Port: port(70000, "HTTP"), Hosts: []string{"*"}})}},
+		{name: "no hosts", gws: []*networkingv1.Gateway{gw(&networkingapi.Server{Port: port(80, "HTTP")})}},
+		{name: "odd hosts", gws: []*networkingv1.Gateway{gw(&networkingapi.Server{Port: port(80, "http"), Hosts: []string{"/", "ns/", "", "a/b/c", "*."}})},
+			vses: []*networkingv1.VirtualService{vs([]string{"", "*", "*."}, []string{"istio-system/gw", "/", ""})}},
+		{name: "https without tls", gws: []*networkingv1.Gateway{gw(&networkingapi.Server{Port: port(443, "HTTPS"), Hosts: []string{"*"}})}},
+		{name: "nil routes and matches", gws: []*networkingv1.Gateway{gw(&networkingapi.Server{Port: port(80, "HTTP"), Hosts: []string{"*"}})},
+			vses: []*networkingv1.VirtualService{nil, vs([]string{"*"}, []string{"istio-system/gw"}, nil,
+				&networkingapi.HTTPRoute{Match: []*networkingapi.HTTPMatchRequest{nil}},
+				&networkingapi.HTTPRoute{Route: []*networkingapi.HTTPRouteDestination{nil, {Destination: &networkingapi.Destination{}}}},
+				&networkingapi.HTTPRoute{Match: []*networkingapi.HTTPMatchRequest{{Uri: &networkingapi.StringMatch{}}},
+					Route: []*networkingapi.HTTPRouteDestination{{Destination: &networkingapi.Destination{Host: "nowhere"}}}},
+			)}},
+		{name: "bad regex", gws: []*networkingv1.Gateway{gw(&networkingapi.Server{Port: port(80, "HTTP"), Hosts: []string{"*"}})},
+			vses: []*networkingv1.VirtualService{vs([]string{"*"}, []string{"istio-system/gw"}, &networkingapi.HTTPRoute{
+				Match: []*networkingapi.HTTPMatchRequest{{Uri: &networkingapi.StringMatch{MatchType: &networkingapi.StringMatch_Regex{Regex: "("}}}},
+				Route: []*networkingapi.HTTPRouteDestination{{Destination: &networkingapi.Destination{Host: "x"}}}})}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := &Snapshot{VirtualServices: tc.vses}
+			cfg, warnings := TranslateGateway(snap, GatewayInput{Gateways: tc.gws}, Options{}, GatewayOptions{})
+			if cfg == nil {
+				t.Fatalf("no fragment: %v", warnings)
+			}
+			if err := proxy.New(proxy.Options{}).Update(cfg); err != nil {
+				t.Errorf("the proxy rejects the fragment: %v (warnings %q)", err, warnings)
 			}
 		})
 	}
