@@ -54,9 +54,12 @@ import (
 //     holds when its gateways (if any) name the Gateway, its port (if
 //     any) is the server's, and its sourceLabels and sourceNamespace
 //     describe the edge proxy's workload.
-//   - A host without a VirtualService answers 404 (Istio's blackhole
-//     virtual host). tls.httpsRedirect on an HTTP server answers every
-//     request with a 301 to https.
+//   - Merged routes are ordered as Istio orders them: catch-all routes
+//     (path prefix "/", regex ".*" or none, no other condition) after
+//     the others. A host without a VirtualService answers 404 (a port
+//     without any gets Istio's blackhole virtual host). tls.httpsRedirect
+//     on an HTTP server answers every request of its hosts with a 301 to
+//     https.
 //   - Clusters are the sidecars' ("outbound|PORT|SUBSET|HOST", with
 //     DestinationRule policy). Auto mTLS needs the proxy's mesh identity:
 //     without GatewayOptions.Identity the edge proxy speaks plaintext to
@@ -385,17 +388,37 @@ func (b *builder) gatewayHosts(gp *gatewayPort) []proxy.VirtualHost {
 	}
 	var out []proxy.VirtualHost
 	for _, name := range slices.Sorted(maps.Keys(hosts)) {
-		vh := proxy.VirtualHost{Name: name + ":" + strconv.Itoa(int(gp.port)), Domains: []string{name}, Routes: hosts[name].routes}
+		vh := proxy.VirtualHost{Name: name + ":" + strconv.Itoa(int(gp.port)), Domains: []string{name}, Routes: catchAllLast(hosts[name].routes)}
 		if hosts[name].redirect {
 			vh.Routes = []proxy.Route{{Name: "https-redirect", Redirect: &proxy.Redirect{Scheme: "https", Code: 301}}}
 		}
 		out = append(out, vh)
 	}
-	if hosts["*"] == nil {
-		// Istio's blackhole virtual host: anything else answers 404.
+	if len(out) == 0 {
+		// Istio's blackhole virtual host: everything answers 404.
 		out = append(out, proxy.VirtualHost{Name: "blackhole:" + strconv.Itoa(int(gp.port)), Domains: []string{"*"}})
 	}
 	return out
+}
+
+// catchAllLast moves the routes that match every request (path "/"
+// prefix, ".*" or none, nothing else) behind the others, keeping their
+// order, as Istio sorts a gateway's merged routes: a VirtualService's
+// catch-all does not shadow a later one's specific routes.
+func catchAllLast(routes []proxy.Route) []proxy.Route {
+	var specific, all []proxy.Route
+	for _, r := range routes {
+		m := r.Match
+		p := m.Path
+		catchAll := len(m.Methods) == 0 && len(m.Headers) == 0 && len(m.QueryParams) == 0 &&
+			(p.Kind == proxy.PathAny || (p.Kind == proxy.PathPrefix && p.Value == "/") || (p.Kind == proxy.PathRegex && p.Value == ".*"))
+		if catchAll {
+			all = append(all, r)
+		} else {
+			specific = append(specific, r)
+		}
+	}
+	return append(specific, all...)
 }
 
 // boundTo says whether vs names gw among its gateways.
