@@ -86,7 +86,9 @@ func TestIstioGatewayEndToEnd(t *testing.T) {
 	})
 
 	// The Gateway and VirtualService arrive after the edge proxy runs.
-	if _, err := ic.NetworkingV1().Gateways("istio-system").Create(ctx, &istionetv1.Gateway{
+	// The Gateway in the application's namespace, its Secret beside the
+	// gateway workload (istio-system), as Istio has them.
+	if _, err := ic.NetworkingV1().Gateways(ns).Create(ctx, &istionetv1.Gateway{
 		ObjectMeta: metav1.ObjectMeta{Name: "ingress"},
 		Spec: networkingapi.Gateway{
 			Selector: map[string]string{"istio": "ingressgateway"},
@@ -103,7 +105,7 @@ func TestIstioGatewayEndToEnd(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "reviews"},
 		Spec: networkingapi.VirtualService{
 			Hosts:    []string{"reviews.example.com", "shop.example.com"},
-			Gateways: []string{"istio-system/ingress"},
+			Gateways: []string{"ingress"},
 			Http: []*networkingapi.HTTPRoute{{
 				Match: []*networkingapi.HTTPMatchRequest{{Uri: &networkingapi.StringMatch{MatchType: &networkingapi.StringMatch_Prefix{Prefix: "/reviews"}}}},
 				Route: []*networkingapi.HTTPRouteDestination{{Destination: &networkingapi.Destination{Host: "reviews-v1"}}},

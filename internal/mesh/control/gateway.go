@@ -37,8 +37,9 @@ import (
 //   - Protocols HTTP, HTTP2, GRPC, GRPC-WEB are plain HTTP (HTTP/2 with
 //     prior knowledge accepted); HTTPS with tls.mode SIMPLE terminates TLS
 //     with the certificate of the Secret tls.credentialName (keys tls.crt
-//     and tls.key, or cert and key) in the Gateway's namespace, chosen by
-//     SNI among the servers' hosts. TCP, TLS and MONGO servers, and TLS
+//     and tls.key, or cert and key) in the edge proxy's namespace (as
+//     Istio reads it from the gateway workload's), chosen by SNI among
+//     the servers' hosts. TCP, TLS and MONGO servers, and TLS
 //     modes PASSTHROUGH, AUTO_PASSTHROUGH, MUTUAL, OPTIONAL_MUTUAL and
 //     ISTIO_MUTUAL, are not supported (warning; server skipped), nor are
 //     certificate files, bind and defaultEndpoint.
@@ -302,7 +303,9 @@ func (b *builder) serverCertificate(gw *networkingv1.Gateway, t *networkingapi.S
 	if len(t.CredentialNames) > 0 || len(t.TlsCertificates) > 0 {
 		b.warnf("Gateway %s/%s: tls.credentialNames and tlsCertificates are not supported; credentialName used", gw.Namespace, gw.Name)
 	}
-	key := gw.Namespace + "/" + t.CredentialName
+	// As Istio's "kubernetes://NAME": the Secret lives beside the
+	// gateway workload, not beside the Gateway.
+	key := b.pod.Namespace + "/" + t.CredentialName
 	s := secrets[key]
 	if s == nil {
 		return "", fmt.Errorf("Secret %s (tls.credentialName) not found", key)
