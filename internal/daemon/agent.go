@@ -171,7 +171,7 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 			clusterDNS = []string{ip.String()}
 		}
 	}
-	netDone, err := runNodeNet(ctx, client, o.NodeName, podCIDR, o.Net, o.Logger)
+	netDone, err := runNodeNet(ctx, o.Config, client, o.NodeName, podCIDR, o.Net, o.Logger)
 	if err != nil {
 		return fmt.Errorf("node networking: %w", err)
 	}

@@ -47,7 +47,7 @@ type NodeNetOptions struct {
 // share one informer factory that sees the whole cluster (peers of
 // NetworkPolicies and endpoints live on other nodes). done is closed once
 // every component has returned.
-func runNodeNet(ctx context.Context, client kubernetes.Interface, nodeName, podCIDR string, o NodeNetOptions, log *slog.Logger) (done <-chan struct{}, err error) {
+func runNodeNet(ctx context.Context, cfg *rest.Config, client kubernetes.Interface, nodeName, podCIDR string, o NodeNetOptions, log *slog.Logger) (done <-chan struct{}, err error) {
 	finished := make(chan struct{})
 	if o.Disable {
 		close(finished)
@@ -81,8 +81,12 @@ func runNodeNet(ctx context.Context, client kubernetes.Interface, nodeName, podC
 		}).Run},
 	}
 	if o.IngressHTTP != "-" {
-		comps = append(comps, component{"ingress", ingress.New(client, factory, log, ingress.Options{
-			HTTPAddr: o.IngressHTTP, HTTPSAddr: o.IngressHTTPS, NodeName: nodeName,
+		gw, err := edgeGateway(cfg, factory, log)
+		if err != nil {
+			return nil, err
+		}
+		comps = append(comps, component{"mesh-gateway", gw.Run}, component{"ingress", ingress.New(client, factory, log, ingress.Options{
+			HTTPAddr: o.IngressHTTP, HTTPSAddr: o.IngressHTTPS, NodeName: nodeName, Gateway: gw,
 		}).Run})
 	}
 	factory.Start(ctx.Done())

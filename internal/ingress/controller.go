@@ -54,6 +54,9 @@ type Options struct {
 	Recorder record.EventRecorder
 	// AccessLog, when set, receives a line per request (Envoy's format).
 	AccessLog io.Writer
+	// Gateway, when set, adds Istio Gateways to the proxy's
+	// configuration.
+	Gateway GatewaySource
 }
 
 // syncKey is the one key of the work queue: every change leads to one
@@ -214,6 +217,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer cancel()
 	proxyDone := make(chan error, 1)
 	go func() { proxyDone <- c.proxy.Run(ctx) }()
+	go c.watchGateway(ctx.Done())
 	err := c.loop.Run(ctx, 1)
 	cancel()
 	return errors.Join(err, <-proxyDone)
@@ -243,19 +247,20 @@ func (c *Controller) sync(ctx context.Context) error {
 	c.refServices, c.refSecrets = res.Services, res.Secrets
 	c.mu.Unlock()
 
-	version, err := contentVersion(res.Config)
+	cfg := c.mergeGateway(res.Config)
+	version, err := contentVersion(cfg)
 	if err != nil {
 		return err
 	}
 	if version != c.version {
-		res.Config.Version = version
-		if err := c.proxy.Update(res.Config); err != nil {
+		cfg.Version = version
+		if err := c.update(cfg, res.Config); err != nil {
 			c.log.Error("proxy configuration rejected", "version", version, "err", err)
 			return err
 		}
 		c.version = version
 		c.log.Info("proxy configuration updated", "version", version, "ingresses", len(ours),
-			"clusters", len(res.Config.Clusters))
+			"clusters", len(cfg.Clusters))
 	}
 	c.report(ours, res.Problems)
 	return c.writeStatus(ctx, ours)

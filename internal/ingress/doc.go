@@ -26,6 +26,13 @@
 // through; a Service port with appProtocol kubernetes.io/h2c is spoken to
 // in h2c (gRPC).
 //
+// With Options.Gateway (internal/mesh/control's GatewayWatcher) the same
+// proxy also serves Istio Gateways that select istio=ingressgateway: a
+// Gateway port the Ingress listeners use joins them (Ingress rules keep
+// the hosts they name), other ports get listeners of their own. When
+// the proxy rejects the combined configuration, Ingresses alone are
+// served.
+//
 // Only the daemon should import this package (New, Run,
 // EnsureIngressClass).
 package ingress

@@ -11,8 +11,9 @@
 // (kube-system/skiff-mesh-status-NODE) for `skiff mesh status`. The
 // daemon wires a Server into every node; `skiff mesh explain` runs
 // Translate itself against the API (ListSnapshot, Explain).
-// Index.Gateways translates Istio Gateways and the VirtualServices bound
-// to them into a fragment for the node's edge proxy.
+// Index.Gateway translates Istio Gateways and the VirtualServices bound
+// to them into a fragment for the node's edge proxy (gateway.go), which
+// GatewayWatcher merges into the Ingress controller's configuration.
 //
 // What the translation does not do (yet), and how it differs from Istio:
 //

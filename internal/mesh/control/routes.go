@@ -108,8 +108,8 @@ func (b *builder) httpRoutes(svc *service, sp *servicePort) []proxy.Route {
 	return b.vsRoutes(vs, sp.port)
 }
 
-// vsRoutes are a VirtualService's HTTP routes for requests that came on
-// port (b.gateway says for which gateway; "" is the mesh's sidecars).
+// vsRoutes are a VirtualService's HTTP routes, as a sidecar sees them,
+// for requests that came on port.
 func (b *builder) vsRoutes(vs *networkingv1.VirtualService, port uint32) []proxy.Route {
 	var out []proxy.Route
 	for i, h := range vs.Spec.Http {
@@ -155,26 +155,7 @@ func (b *builder) matchApplies(port uint32, sourceLabels map[string]string, sour
 		(sourceNamespace == "" || sourceNamespace == b.pod.Namespace) &&
 		// A match without gateways has its VirtualService's (checked
 		// already).
-		(len(gateways) == 0 || b.forThisProxy(gateways, vsNamespace))
-}
-
-// forThisProxy says whether a VirtualService (or match) bound to
-// gateways applies to what is being translated: sidecars ("mesh", or no
-// gateways), or the gateway b.gateway ("ns/name"; a bare name is in the
-// VirtualService's namespace).
-func (b *builder) forThisProxy(gateways []string, vsNamespace string) bool {
-	if b.gateway == "" {
-		return appliesToMesh(gateways)
-	}
-	for _, g := range gateways {
-		if !strings.Contains(g, "/") {
-			g = vsNamespace + "/" + g
-		}
-		if g == b.gateway {
-			return true
-		}
-	}
-	return false
+		(len(gateways) == 0 || appliesToMesh(gateways))
 }
 
 func stringMatch(m *networkingapi.StringMatch) (proxy.StringMatch, bool) {

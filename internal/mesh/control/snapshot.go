@@ -30,8 +30,6 @@ type Snapshot struct {
 	PeerAuthentications    []*securityv1.PeerAuthentication
 	AuthorizationPolicies  []*securityv1.AuthorizationPolicy
 	RequestAuthentications []*securityv1.RequestAuthentication
-	// Gateways are only read by Index.Gateways (the edge proxy).
-	Gateways []*networkingv1.Gateway
 }
 
 // OutboundPolicy is Istio's meshConfig.outboundTrafficPolicy.mode.

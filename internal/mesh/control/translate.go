@@ -89,9 +89,6 @@ type builder struct {
 	// outChains: address-specific chains first, then port-only ones.
 	outChains, portOnly []proxy.FilterChain
 	inChains            []proxy.FilterChain
-	// gateway is the gateway ("ns/name") being translated; "" for a
-	// sidecar.
-	gateway string
 	// egress is the Sidecar resource's egress hosts (nil: all).
 	egress    []string
 	outPolicy OutboundPolicy

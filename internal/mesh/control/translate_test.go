@@ -106,10 +106,6 @@ func parseSnapshot(data []byte) (snap *Snapshot, proxyPod *corev1.Pod, err error
 			o := &networkingv1.ServiceEntry{}
 			into(o)
 			snap.ServiceEntries = append(snap.ServiceEntries, o)
-		case "Gateway":
-			o := &networkingv1.Gateway{}
-			into(o)
-			snap.Gateways = append(snap.Gateways, o)
 		case "Sidecar":
 			o := &networkingv1.Sidecar{}
 			into(o)
@@ -346,41 +342,5 @@ func TestTranslateMutated(t *testing.T) {
 	t.Logf("%d mutated inputs parsed and translated", translated)
 	if parsed == 0 {
 		t.Fatal("no mutated input parsed")
-	}
-}
-
-// TestGatewayGolden translates testdata/gateway.yaml.gw's Gateways for
-// an edge proxy labelled like the annotated pod.
-func TestGatewayGolden(t *testing.T) {
-	data, err := os.ReadFile("testdata/gateway.yaml.gw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, pod := loadSnapshot(t, data)
-	frag := NewIndex(snap, MeshOptions{}).Gateways(pod.Labels, pod.Namespace)
-	cfg := &proxy.Config{Listeners: slices.Clone(frag.Listeners), RouteTables: frag.RouteTables, Clusters: frag.Clusters}
-	for i := range cfg.Listeners {
-		cfg.Listeners[i].Address = "127.0.0.1:0"
-	}
-	if err := compiles(cfg); err != nil {
-		t.Errorf("the proxy rejects the fragment: %v", err)
-	}
-	got, err := json.MarshalIndent(frag, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	const golden = "testdata/gateway.golden.json"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update and review the diff):\n%s", golden, firstDiff(want, got))
 	}
 }
