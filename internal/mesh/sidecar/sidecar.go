@@ -124,6 +124,7 @@ func New(opts Options) *Sidecar {
 		Middleware:      []proxy.Middleware{s.telemetryStage, authz.Middleware(s.engine.Load)},
 		ShutdownTimeout: opts.DrainTimeout,
 		TCP:             opts.TCP,
+		AuthorizeConn:   s.authorizeConn,
 	})
 	return s
 }
