@@ -68,7 +68,7 @@ func TestProbeRewrite(t *testing.T) {
 			c.LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}
 			c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9000}}}
 			c.StartupProbe = httpGet(intstr.FromString("missing"), "/") // unknown name
-			udp := tcp(intstr.FromString("dns"))                       // a UDP port is no TCP port
+			udp := tcp(intstr.FromString("dns"))                        // a UDP port is no TCP port
 			side := corev1.Container{Name: "init", ReadinessProbe: httpGet(intstr.FromInt32(7000), "/")}
 			other := corev1.Container{Name: "other", Ports: web.Ports, LivenessProbe: udp}
 			p.Spec.Containers = []corev1.Container{c, other}
