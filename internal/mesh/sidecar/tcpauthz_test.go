@@ -54,3 +54,30 @@ func TestAuthorizeConn(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAuthorizeConn is the per-connection cost the hook adds to an
+// inbound TCP connection, with one DENY and one ALLOW policy.
+func BenchmarkAuthorizeConn(b *testing.B) {
+	eng, err := authz.New(authz.Config{Policies: []authz.Policy{
+		{Namespace: "db", Name: "deny", Action: authz.Deny, Rules: []authz.Rule{{
+			From: []authz.Source{{Principals: []string{"cluster.local/ns/web/sa/web"}}},
+			To:   []authz.Operation{{Ports: []string{"3306"}}},
+		}}},
+		{Namespace: "db", Name: "allow", Action: authz.Allow, Rules: []authz.Rule{{
+			From: []authz.Source{{IPBlocks: []string{"10.244.0.0/16"}}},
+		}}},
+	}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{})
+	s.engine.Store(eng)
+	c := &proxy.TCPConn{Direction: proxy.Inbound, Source: "10.244.0.3:4000", OriginalDst: "10.244.0.9:5432",
+		PeerPrincipal: "cluster.local/ns/api/sa/api"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.authorizeConn(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
