@@ -55,14 +55,20 @@ func TestNodeRegistrationAndLease(t *testing.T) {
 	if n.Spec.PodCIDR != "10.244.0.0/24" || n.Labels["kubernetes.io/hostname"] != nodeName || n.Labels["example.com/zone"] != "a" {
 		t.Errorf("spec %+v labels %v", n.Spec, n.Labels)
 	}
+	// The pressure conditions report the host's real memory, disk and
+	// PIDs (a busy CI disk can be under 10% free): only Ready is fixed.
 	var types []string
 	for _, c := range st.Conditions {
-		types = append(types, string(c.Type)+"="+string(c.Status))
+		status := string(c.Status)
+		if c.Type != corev1.NodeReady && (status == "True" || status == "False") {
+			status = "known"
+		}
+		types = append(types, string(c.Type)+"="+status)
 		if c.LastHeartbeatTime.IsZero() || c.Reason == "" {
 			t.Errorf("condition %+v", c)
 		}
 	}
-	if got := strings.Join(types, " "); got != "MemoryPressure=False DiskPressure=False PIDPressure=False Ready=True" {
+	if got := strings.Join(types, " "); got != "MemoryPressure=known DiskPressure=known PIDPressure=known Ready=True" {
 		t.Errorf("conditions %s", got)
 	}
 

@@ -27,6 +27,9 @@ type kind struct {
 	toServed func(runtime.Object) (runtime.Object, error) // storage → served form; nil when equal
 	toStored func(runtime.Object) (runtime.Object, error) // served → storage form; nil when equal
 
+	// preDecode is Config.PreDecode.
+	preDecode func(gk schema.GroupKind, data []byte) ([]byte, []string, error)
+
 	// proto says whether the Go type has protobuf marshalling; kinds
 	// without it (types Skiff defines itself) are stored and served as
 	// JSON.

@@ -195,16 +195,25 @@ func decodeInto(data []byte, obj runtime.Object, k *kind, mode fieldValidation) 
 		var v any
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the object provided is not valid JSON: %v", json.Unmarshal(data, &v)))
 	}
+	var msgs []string
+	if k.preDecode != nil {
+		var err error
+		if data, msgs, err = k.preDecode(k.gk, data); err != nil {
+			if _, ok := err.(apierrors.APIStatus); ok {
+				return nil, err
+			}
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", k.Kind, k.Version, k.Kind, err))
+		}
+	}
 	strictErrs, err := sigsjson.UnmarshalStrict(data, obj)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", k.Kind, k.Version, k.Kind, err))
 	}
-	if len(strictErrs) == 0 || mode == validationIgnore {
-		return nil, nil
+	for _, e := range strictErrs {
+		msgs = append(msgs, e.Error())
 	}
-	msgs := make([]string, len(strictErrs))
-	for i, e := range strictErrs {
-		msgs[i] = e.Error()
+	if len(msgs) == 0 || mode == validationIgnore {
+		return nil, nil
 	}
 	if mode == validationStrict {
 		return nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))

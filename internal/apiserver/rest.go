@@ -37,7 +37,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 		return
 	}
 	out.proto = out.proto && k.proto
-	ctx := r.Context()
+	ctx := withWarnings(r.Context(), w)
 	switch ri.subresource {
 	case "":
 	case "status":

@@ -34,8 +34,16 @@ type Config struct {
 	Store     store.Interface
 	Resources []resources.Resource
 	// Conversions between served and stored versions, by served GVK.
-	Conversions   map[schema.GroupVersionKind]Conversion
-	Admission     Admission
+	Conversions map[schema.GroupVersionKind]Conversion
+	Admission   Admission
+	// PreDecode, when set, checks and rewrites the JSON of a create,
+	// update or patch before it is decoded into the kind's Go type: for
+	// types whose own decoding cannot see unknown fields (Istio's
+	// protobuf-JSON specs). unknown are messages (`unknown field "..."`)
+	// handled by the request's fieldValidation mode like strict
+	// decoding's; an error fails the request (a Status as it is, others
+	// as 400 Bad Request).
+	PreDecode     func(gk schema.GroupKind, data []byte) (out []byte, unknown []string, err error)
 	Tables        TablePrinter
 	Authenticator Authenticator
 	// NonResource serves paths outside /api and /apis that need
@@ -107,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		k.preDecode = cfg.PreDecode
 		s.kinds[r.GVR()] = k
 		if k.served == k.storage {
 			s.byGK[k.gk] = k

@@ -2,8 +2,10 @@ package apiserver
 
 import (
 	"crypto/rand"
+	"reflect"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -72,7 +74,7 @@ func (k *kind) prepareUpdate(obj, old runtime.Object, subresource string) runtim
 	}
 	if k.hasSpec {
 		gen := om.GetGeneration()
-		if !equality.Semantic.DeepEqual(structField(obj, "Spec").Interface(), structField(old, "Spec").Interface()) {
+		if !specEqual(structField(obj, "Spec"), structField(old, "Spec")) {
 			gen++
 		}
 		m.SetGeneration(gen)
@@ -88,6 +90,20 @@ func (k *kind) prepareUpdate(obj, old runtime.Object, subresource string) runtim
 		prepareCSRUpdate(o, old.(*certificatesv1.CertificateSigningRequest), subresource, time.Now())
 	}
 	return obj
+}
+
+// specEqual compares two specs of the same type: protobuf messages
+// (Istio's kinds) with proto.Equal — reflection would trip over their
+// unexported state — and everything else semantically.
+func specEqual(a, b reflect.Value) bool {
+	if a.CanAddr() && b.CanAddr() {
+		pa, aok := a.Addr().Interface().(proto.Message)
+		pb, bok := b.Addr().Interface().(proto.Message)
+		if aok && bok {
+			return proto.Equal(pa, pb)
+		}
+	}
+	return equality.Semantic.DeepEqual(a.Interface(), b.Interface())
 }
 
 // podQOS computes a pod's QoS class from its containers' resources, as

@@ -38,7 +38,7 @@ func NewRoot() *cobra.Command {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
 		return nil
 	}
-	root.AddCommand(newVersionCmd(), newServerCmd(), newEtcdCmd(), newEngineCmd(), newAgentCmd(), newKubectlCmd(), newBuildCmd())
+	root.AddCommand(newVersionCmd(), newServerCmd(), newEtcdCmd(), newEngineCmd(), newAgentCmd(), newKubectlCmd(), newBuildCmd(), newMeshCmd())
 	root.AddCommand(newImageCmds()...)
 	root.AddCommand(newRemoteCmds()...)
 	root.AddCommand(dockercli.Commands(&dockercli.Options{})...)

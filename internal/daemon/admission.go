@@ -14,12 +14,13 @@ import (
 	"skiff.dev/skiff/internal/apiserver"
 )
 
-// admission is the built-in chain: upstream's defaults, then validation.
-var admission = apiserver.Admission{
+// admission is the built-in chain: upstream's defaults, then validation
+// (Istio's kinds' too).
+var admission = withIstio(apiserver.Admission{
 	Default:        defaults.Default,
 	ValidateCreate: validation.ValidateCreate,
 	ValidateUpdate: validation.ValidateUpdate,
-}
+})
 
 // conversions serve older versions of kinds stored in a newer one.
 var conversions = map[schema.GroupVersionKind]apiserver.Conversion{

@@ -187,7 +187,13 @@ func RunAgent(ctx context.Context, o AgentOptions) error {
 		return fmt.Errorf("mesh identity: %w", err)
 	}
 	defer stopMeshIdentity()
-	_ = meshIdentity // the node's mesh server (internal/mesh/control) serves these identities
+	meshCtx, stopMesh := context.WithCancel(ctx)
+	meshDone, err := runMesh(meshCtx, o.Config, client, o.NodeName, nodeData, meshIdentity, o.Logger)
+	if err != nil {
+		stopMesh()
+		return fmt.Errorf("mesh server: %w", err)
+	}
+	defer func() { stopMesh(); <-meshDone }()
 	a := agent.New(agent.Options{
 		NodeName:   o.NodeName,
 		Client:     client,

@@ -160,6 +160,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := plugins.addPodPlugins(certs.loopbackConfig(s.addr), s.opts, s.log); err != nil {
 		return err
 	}
+	if err := plugins.addIstioPlugins(certs.loopbackConfig(s.addr), s.log); err != nil {
+		return err
+	}
 	cidr, nodePorts, err := s.opts.serviceRanges()
 	if err != nil {
 		return err

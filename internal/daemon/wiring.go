@@ -28,6 +28,7 @@ func newAPIServer(st store.Interface, registry http.Handler, nodes apiserver.Nod
 		Resources:     resources.All,
 		Conversions:   conversions,
 		Admission:     adm,
+		PreDecode:     istioPreDecode,
 		Tables:        tables,
 		Authenticator: apiserver.Authenticators{apiserver.ClientCertAuthenticator{}},
 		NonResource:   mux,
@@ -41,11 +42,16 @@ func newAPIServer(st store.Interface, registry http.Handler, nodes apiserver.Nod
 	return apiserver.New(cfg)
 }
 
+// openapiResources are the resources the OpenAPI documents describe:
+// all but those without OpenAPI definitions (Istio's kinds).
 func openapiResources(rs []resources.Resource) []openapi.Resource {
-	out := make([]openapi.Resource, len(rs))
-	for i, r := range rs {
-		out[i] = openapi.Resource{Group: r.Group, Version: r.Version, Kind: r.Kind, Plural: r.Plural,
-			Namespaced: r.Namespaced, Verbs: r.AllVerbs(), Status: r.Status, Scale: r.Scale}
+	out := make([]openapi.Resource, 0, len(rs))
+	for _, r := range rs {
+		if r.NoOpenAPI {
+			continue
+		}
+		out = append(out, openapi.Resource{Group: r.Group, Version: r.Version, Kind: r.Kind, Plural: r.Plural,
+			Namespaced: r.Namespaced, Verbs: r.AllVerbs(), Status: r.Status, Scale: r.Scale})
 	}
 	return out
 }

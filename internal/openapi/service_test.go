@@ -37,6 +37,9 @@ var deploymentGVK = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: 
 func served() []Resource {
 	out := make([]Resource, 0, len(resources.All))
 	for _, r := range resources.All {
+		if r.NoOpenAPI {
+			continue
+		}
 		out = append(out, Resource{
 			Group: r.Group, Version: r.Version, Kind: r.Kind, Plural: r.Plural,
 			Namespaced: r.Namespaced, Verbs: r.AllVerbs(), Status: r.Status, Scale: r.Scale,

@@ -87,6 +87,7 @@ var byKind = func() map[schema.GroupKind]Printer {
 	for _, add := range []func(map[schema.GroupKind]Printer){
 		addPodPrinters, addWorkloadPrinters, addBatchPrinters, addAutoscalingPrinters,
 		addNetworkPrinters, addClusterPrinters, addConfigPrinters, addStoragePrinters, addAccessPrinters,
+		addIstioPrinters,
 	} {
 		add(m)
 	}

@@ -32,6 +32,10 @@ type Resource struct {
 	StorageVersion string
 	// Verbs overrides crudVerbs when set.
 	Verbs []string
+	// NoOpenAPI says the kind's Go type has no OpenAPI definition (Istio's
+	// kinds): the OpenAPI documents leave it out and kubectl validates it
+	// on the server only, as a CRD without a schema.
+	NoOpenAPI bool
 }
 
 // GroupVersion of the served form.
@@ -66,7 +70,11 @@ func (r Resource) AllVerbs() []string {
 	return crudVerbs
 }
 
-var all = []string{"all"}
+var (
+	all             = []string{"all"}
+	istioNetworking = []string{"istio-io", "networking-istio-io"}
+	istioSecurity   = []string{"istio-io", "security-istio-io"}
+)
 
 // All lists every served resource. Order is the order discovery shows.
 var All = []Resource{
@@ -114,6 +122,30 @@ var All = []Resource{
 	// settings.k8s.io/v1alpha1 (removed upstream in 1.20; Skiff's own Go
 	// type, registered by the daemon, stored as JSON)
 	{Group: "settings.k8s.io", Version: "v1alpha1", Kind: "PodPreset", Plural: "podpresets", Namespaced: true},
+	// networking.istio.io and security.istio.io: Istio's kinds (types from
+	// istio.io/client-go, registered by the daemon, stored as JSON in v1;
+	// the other versions share the schema and are served by conversion).
+	{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService", Plural: "virtualservices", Generation: true, ShortNames: []string{"vs"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true},
+	{Group: "networking.istio.io", Version: "v1", Kind: "DestinationRule", Plural: "destinationrules", Generation: true, ShortNames: []string{"dr"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true},
+	{Group: "networking.istio.io", Version: "v1", Kind: "Gateway", Plural: "gateways", Generation: true, ShortNames: []string{"gw"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true},
+	{Group: "networking.istio.io", Version: "v1", Kind: "ServiceEntry", Plural: "serviceentries", Generation: true, ShortNames: []string{"se"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true},
+	{Group: "networking.istio.io", Version: "v1", Kind: "Sidecar", Plural: "sidecars", Generation: true, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true},
+	{Group: "networking.istio.io", Version: "v1beta1", Kind: "VirtualService", Plural: "virtualservices", Generation: true, ShortNames: []string{"vs"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1beta1", Kind: "DestinationRule", Plural: "destinationrules", Generation: true, ShortNames: []string{"dr"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1beta1", Kind: "Gateway", Plural: "gateways", Generation: true, ShortNames: []string{"gw"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1beta1", Kind: "ServiceEntry", Plural: "serviceentries", Generation: true, ShortNames: []string{"se"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1beta1", Kind: "Sidecar", Plural: "sidecars", Generation: true, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1alpha3", Kind: "VirtualService", Plural: "virtualservices", Generation: true, ShortNames: []string{"vs"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1alpha3", Kind: "DestinationRule", Plural: "destinationrules", Generation: true, ShortNames: []string{"dr"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1alpha3", Kind: "Gateway", Plural: "gateways", Generation: true, ShortNames: []string{"gw"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1alpha3", Kind: "ServiceEntry", Plural: "serviceentries", Generation: true, ShortNames: []string{"se"}, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "networking.istio.io", Version: "v1alpha3", Kind: "Sidecar", Plural: "sidecars", Generation: true, Categories: istioNetworking, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication", Plural: "peerauthentications", Generation: true, ShortNames: []string{"pa"}, Categories: istioSecurity, Namespaced: true, Status: true, NoOpenAPI: true},
+	{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy", Plural: "authorizationpolicies", Generation: true, ShortNames: []string{"ap"}, Categories: istioSecurity, Namespaced: true, Status: true, NoOpenAPI: true},
+	{Group: "security.istio.io", Version: "v1", Kind: "RequestAuthentication", Plural: "requestauthentications", Generation: true, ShortNames: []string{"ra"}, Categories: istioSecurity, Namespaced: true, Status: true, NoOpenAPI: true},
+	{Group: "security.istio.io", Version: "v1beta1", Kind: "PeerAuthentication", Plural: "peerauthentications", Generation: true, ShortNames: []string{"pa"}, Categories: istioSecurity, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "security.istio.io", Version: "v1beta1", Kind: "AuthorizationPolicy", Plural: "authorizationpolicies", Generation: true, ShortNames: []string{"ap"}, Categories: istioSecurity, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
+	{Group: "security.istio.io", Version: "v1beta1", Kind: "RequestAuthentication", Plural: "requestauthentications", Generation: true, ShortNames: []string{"ra"}, Categories: istioSecurity, Namespaced: true, Status: true, NoOpenAPI: true, StorageVersion: "v1"},
 }
 
 func init() {

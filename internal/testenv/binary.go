@@ -29,7 +29,7 @@ var (
 
 // Binary builds the skiff binary once per test process, with the same
 // link flags as the Makefile, and returns its path. A "kubectl" symlink
-// sits beside it.
+// and the skiff-proxy sidecar binary sit beside it.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -43,6 +43,14 @@ func Binary(t testing.TB) string {
 		cmd.Dir = moduleRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		// The mesh's sidecar binary, beside skiff as `make build` leaves
+		// it (every node imports it as its builtin sidecar image).
+		proxy := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "skiff-proxy"), "skiff.dev/skiff/cmd/skiff-proxy")
+		proxy.Dir, proxy.Env = moduleRoot(), append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := proxy.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build skiff-proxy: %v\n%s", err, out)
 			return
 		}
 		buildErr = os.Symlink("skiff", filepath.Join(dir, "kubectl"))
