@@ -71,10 +71,17 @@ func run(args []string) error {
 	if *accessLogOn {
 		accessLog = telemetry.NewIstioAccessLog(os.Stdout)
 	}
+	// The app containers' probes, rewritten at injection to the stats
+	// port; a bad value is the injector's bug: say so, probe nothing.
+	appProbers, err := sidecar.ParseAppProbers(os.Getenv(meshconfig.AppProbersEnv))
+	if err != nil {
+		log.Error("app probes disabled", "err", err)
+	}
 	sc := sidecar.New(sidecar.Options{
-		Logger:  log,
-		Socket:  *socket,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Logger:     log,
+		Socket:     *socket,
+		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		AppProbers: appProbers,
 		Middleware: func(w meshconfig.Workload) []proxy.Middleware {
 			metrics.SetLocal(w)
 			return []proxy.Middleware{metrics.Middleware()}

@@ -190,8 +190,14 @@ var prometheusAnnotations = [][2]string{
 
 // Inject adds the sidecar, its volume and the status annotation to pod.
 // The caller has checked Wanted.
+// App containers' httpGet and tcpSocket probes are rewritten to go
+// through the sidecar (probes.go).
 func Inject(pod *corev1.Pod) {
-	pod.Spec.InitContainers = append([]corev1.Container{Sidecar()}, pod.Spec.InitContainers...)
+	sc := Sidecar()
+	if probers := rewriteProbes(pod); probers != nil {
+		sc.Env = append(sc.Env, appProbersEnv(probers))
+	}
+	pod.Spec.InitContainers = append([]corev1.Container{sc}, pod.Spec.InitContainers...)
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
 		Name: meshconfig.VolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
 	})

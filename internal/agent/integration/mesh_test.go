@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"skiff.dev/skiff/internal/mesh/meshconfig"
 	"skiff.dev/skiff/internal/printers"
@@ -19,24 +20,53 @@ import (
 	"skiff.dev/skiff/internal/testenv"
 )
 
-// standInProxy is the sidecar for this test (the real skiff-proxy is
-// another package's): ready on :15021 only after readyAfter and only
-// when the mesh directory is mounted, and answering "captured" to any
-// HTTP request on the outbound capture port.
+// standInProxy is the sidecar for this test (the real skiff-proxy needs
+// the node's mesh server): ready on :15021 only after readyAfter and
+// only when the mesh directory is mounted, answering "captured" to any
+// HTTP request on the outbound capture port, and performing the app's
+// rewritten httpGet probes (ISTIO_KUBE_APP_PROBERS) on :15020 against
+// 127.0.0.1 as internal/mesh/sidecar does.
 const standInProxy = `package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
 const readyAfter = 3 * time.Second
 
+type prober struct {
+	HTTPGet *struct {
+		Path string ` + "`json:\"path\"`" + `
+		Port int    ` + "`json:\"port\"`" + `
+	} ` + "`json:\"httpGet\"`" + `
+}
+
 func main() {
 	start := time.Now()
 	go http.ListenAndServe(":15001", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("captured " + r.Host + "\n"))
+	}))
+	var probers map[string]prober
+	if err := json.Unmarshal([]byte(os.Getenv("ISTIO_KUBE_APP_PROBERS")), &probers); err != nil {
+		os.Stderr.WriteString("no app probers: " + err.Error() + "\n")
+	}
+	go http.ListenAndServe(":15020", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := probers[r.URL.Path]
+		if !ok || p.HTTPGet == nil {
+			http.NotFound(w, r)
+			return
+		}
+		res, err := (&http.Client{Timeout: time.Second}).Get("http://127.0.0.1:" + strconv.Itoa(p.HTTPGet.Port) + p.HTTPGet.Path)
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		res.Body.Close()
+		w.WriteHeader(res.StatusCode)
 	}))
 	http.ListenAndServe(":15021", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := os.Stat("/var/run/skiff-mesh"); err != nil || time.Since(start) < readyAfter {
@@ -162,6 +192,60 @@ func TestMeshedJob(t *testing.T) {
 		}
 		cells, err := printers.For(schema.GroupKind{Kind: "Pod"}).Cells(p, time.Now())
 		return err == nil && cells[1] == "2/2" && cells[2] == "Running", err
+	})
+
+	// A meshed pod with an httpGet readiness probe on a named port
+	// becomes Ready through the probe rewrite: the kubelet probes the
+	// sidecar's :15020/app-health/app/readyz, which probes the app on
+	// loopback. The app's page appears only after a while, so the
+	// rewritten probe must first fail, then pass.
+	probed := simplePod("probed", corev1.RestartPolicyAlways,
+		"mkdir -p /www; (sleep 2; echo ok > /www/ready) & exec httpd -f -p 8080 -h /www")
+	probed.Labels = map[string]string{meshconfig.InjectAnnotation: "true"}
+	probed.Spec.NodeName = ""
+	probed.Spec.TerminationGracePeriodSeconds = new(int64(1))
+	app0 := &probed.Spec.Containers[0]
+	app0.Name = "app"
+	app0.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}
+	app0.ReadinessProbe = &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("http")}},
+		PeriodSeconds: 1, FailureThreshold: 1,
+	}
+	created, err := c.CoreV1().Pods("default").Create(ctx, probed, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := created.Spec.Containers[0].ReadinessProbe.HTTPGet; h == nil || h.Port.IntValue() != meshconfig.StatsPort ||
+		h.Path != meshconfig.AppHealthPath("app", meshconfig.ReadinessProbe) {
+		t.Fatalf("readiness probe not rewritten: %+v", created.Spec.Containers[0].ReadinessProbe)
+	}
+	var probers string
+	for _, e := range created.Spec.InitContainers[0].Env {
+		if e.Name == meshconfig.AppProbersEnv {
+			probers = e.Value
+		}
+	}
+	if want := `{"/app-health/app/readyz":{"httpGet":{"path":"/ready","port":8080,"scheme":"HTTP"},"timeoutSeconds":1}}`; probers != want {
+		t.Errorf("%s = %s, want %s", meshconfig.AppProbersEnv, probers, want)
+	}
+	var last *corev1.Pod
+	t.Cleanup(func() {
+		if t.Failed() && last != nil {
+			t.Logf("probed: %+v", last.Status)
+			logs, _ := filepath.Glob(filepath.Join(dir, "logs", "default_probed_*", "*", "*.log"))
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				t.Logf("%s:\n%s", l, b)
+			}
+		}
+	})
+	eventually(t, "probed becomes Ready through the sidecar", func(ctx context.Context) (bool, error) {
+		p, err := c.CoreV1().Pods("default").Get(ctx, "probed", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		last = p
+		return isReady(p), nil
 	})
 
 	meshDir := filepath.Join(dir, "data", "node", meshconfig.PodsDir, string(pod.UID))

@@ -25,6 +25,8 @@ type TCPConn struct {
 	FilterChain string
 	// OriginalDst is the connection's original destination (ip:port).
 	OriginalDst string
+	// Source is the client's address (ip:port).
+	Source string
 	// PeerPrincipal is the client's mesh identity under mesh mTLS.
 	PeerPrincipal string
 	// Cluster is the TCP chain's cluster, or PassthroughCluster.
@@ -56,6 +58,21 @@ func (cs *captureServer) forwardTCP(client net.Conn, spec *captureSpec, ch *chai
 	if ch != nil {
 		cl = ch.tcp
 	}
+	info := &TCPConn{Listener: cs.name, Direction: spec.direction, OriginalDst: dst.String(),
+		Source: client.RemoteAddr().String(), PeerPrincipal: principal, Cluster: PassthroughCluster}
+	if ch != nil {
+		info.FilterChain = ch.name
+		if cl != nil {
+			info.Cluster, info.ClusterMetadata = cl.name, ch.tcpMetadata
+		}
+	}
+	if authorize := cs.p.opts.AuthorizeConn; authorize != nil && spec.direction == Inbound {
+		if err := authorize(info); err != nil {
+			cs.log.Info("connection denied", "chain", info.FilterChain, "source", info.Source,
+				"dst", info.OriginalDst, "sourcePrincipal", principal, "err", err)
+			return
+		}
+	}
 	up, ep := cs.dialUpstream(cl, dst)
 	if up == nil {
 		return
@@ -69,14 +86,7 @@ func (cs *captureServer) forwardTCP(client net.Conn, spec *captureSpec, ch *chai
 	defer up.Close()
 	var stream TCPStream
 	if obs := cs.p.opts.TCP; obs != nil {
-		info := &TCPConn{Listener: cs.name, Direction: spec.direction, OriginalDst: dst.String(),
-			PeerPrincipal: principal, Cluster: PassthroughCluster, UpstreamHost: up.RemoteAddr().String()}
-		if ch != nil {
-			info.FilterChain = ch.name
-			if cl != nil {
-				info.Cluster, info.ClusterMetadata = cl.name, ch.tcpMetadata
-			}
-		}
+		info.UpstreamHost = up.RemoteAddr().String()
 		stream = obs(info)
 	}
 	if stream == nil {

@@ -23,6 +23,13 @@ type Options struct {
 	// TCP, when set, is told about every connection a capture listener
 	// forwards whole, and counts its bytes (capture_tcp.go).
 	TCP func(*TCPConn) TCPStream
+	// AuthorizeConn, when set, decides every inbound connection a
+	// capture listener forwards whole (a TCP chain's, or an unmatched
+	// one passed through), once, after any mesh mTLS handshake and
+	// before the upstream is dialed; UpstreamHost is still empty. An
+	// error closes the connection (logged at info). The mesh's TCP
+	// authorization (Istio's RBAC network filter).
+	AuthorizeConn func(*TCPConn) error
 	// Middleware are extra stages between routing and forwarding (the
 	// mesh's authorization, fault injection, ...), outermost first.
 	Middleware []Middleware

@@ -28,7 +28,7 @@ func (s *Sidecar) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// statsMux serves /stats/prometheus.
+// statsMux serves /stats/prometheus and the app probes (/app-health/).
 func (s *Sidecar) statsMux() http.Handler {
 	mux := http.NewServeMux()
 	if s.opts.Metrics != nil {
@@ -39,6 +39,9 @@ func (s *Sidecar) statsMux() http.Handler {
 		})
 	}
 	mux.HandleFunc("GET /healthz/ready", s.readyz)
+	if len(s.opts.AppProbers) > 0 {
+		mux.Handle("GET "+meshconfig.AppHealthPrefix, newAppProber(s.opts.AppProbers))
+	}
 	return mux
 }
 

@@ -53,6 +53,10 @@ type Options struct {
 	// TCP counts the connections capture listeners forward whole (the
 	// mesh's TCP telemetry); see proxy.Options.TCP.
 	TCP func(*proxy.TCPConn) proxy.TCPStream
+	// AppProbers are the app containers' original probes the stats
+	// server performs at their /app-health/ paths (prober.go; from
+	// ISTIO_KUBE_APP_PROBERS, see ParseAppProbers).
+	AppProbers meshconfig.AppProbers
 	// DrainTimeout bounds draining connections when Run ends (default
 	// 5s, Istio's terminationDrainDuration).
 	DrainTimeout time.Duration
@@ -124,6 +128,7 @@ func New(opts Options) *Sidecar {
 		Middleware:      []proxy.Middleware{s.telemetryStage, authz.Middleware(s.engine.Load)},
 		ShutdownTimeout: opts.DrainTimeout,
 		TCP:             opts.TCP,
+		AuthorizeConn:   s.authorizeConn,
 	})
 	return s
 }
