@@ -21,9 +21,10 @@ import (
 // TestMesh is the workshop's third day on one node: the shop apps in a
 // namespace labelled istio-injection=enabled get sidecars (2/2), and the
 // Istio YAML under examples/mesh does what Istio documents — header and
-// user-agent routing, an 80/20 split, timeouts, faults, retries, a
-// circuit breaker, STRICT mTLS, authorization, Istio's metrics — and a
-// Job with a sidecar completes.
+// user-agent routing, an 80/20 split, the ingress gateway, timeouts,
+// faults, retries, a circuit breaker, STRICT mTLS with SPIFFE identities,
+// authorization and JWT, Istio's metrics on both sidecars, bad input
+// refused or reported — and a Job with a sidecar completes.
 func TestMesh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the mesh in -short mode")
@@ -32,7 +33,7 @@ func TestMesh(t *testing.T) {
 	importShop(t, c)
 	k := c.mustKubectl
 	k(shopManifests, "apply", "-f", "-")
-	for _, d := range []string{"productms", "productreviewms-v1", "productreviewms-v2", "client"} {
+	for _, d := range []string{"productms", "productreviewms-v1", "productreviewms-v2", "ui", "client"} {
 		k("", "-n", "shop", "rollout", "status", "deployment/"+d, "--timeout=120s")
 	}
 	t.Run("injected", func(t *testing.T) {
@@ -106,6 +107,26 @@ func TestMesh(t *testing.T) {
 		got := versions(t, 1000, reviews)
 		if got["v1"]+got["v2"] != 1000 || got["v2"] < 150 || got["v2"] > 250 {
 			t.Errorf("80/20 over 1000 requests: %v (want v2 within 200±50)", got)
+		}
+	})
+
+	t.Run("gateway", func(t *testing.T) {
+		// The node's edge proxy is the ingress gateway: /ui and
+		// /productms from outside the mesh.
+		apply(t, "gateway.yaml")
+		edge := func(path string) (string, error) {
+			return c.inNode("", runtimetest.BusyboxPath, "timeout", "5", runtimetest.BusyboxPath, "wget", "-qO-", "http://127.0.0.1"+path)
+		}
+		c.waitFor("the gateway to route /productms", func() bool {
+			out, err := edge("/productms/product/version")
+			return err == nil && strings.Contains(out, `"version":"v1"`)
+		})
+		c.waitFor("the gateway to route /ui", func() bool {
+			out, err := edge("/ui/")
+			return err == nil && strings.Contains(out, "<html")
+		})
+		if out, err := edge("/elsewhere"); err == nil || !strings.Contains(out, "404") {
+			t.Errorf("a path no VirtualService routes must answer 404: %v\n%s", err, out)
 		}
 	})
 
@@ -277,6 +298,7 @@ metadata:
 ` + shopDeployment("productreviewms-v1", "productreviewms", "v1", "/productreviewms") +
 	shopDeployment("productreviewms-v2", "productreviewms", "v2", "/productreviewms") +
 	shopDeployment("productms", "productms", "v1", "/productms") +
+	shopDeployment("ui", "ui", "v1", "/ui") +
 	shopDeployment("client", "client", "v1", "sleep", "1000000") + `---
 apiVersion: v1
 kind: Service
@@ -290,6 +312,13 @@ kind: Service
 metadata: {name: productms, namespace: shop}
 spec:
   selector: {app: productms}
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ui, namespace: shop}
+spec:
+  selector: {app: ui}
   ports: [{name: http, port: 8080, targetPort: 8080}]
 `
 
