@@ -472,39 +472,9 @@ func serverHosts(gs gatewayServer, vs *networkingv1.VirtualService) []string {
 
 // gatewayRoutes are vs's HTTP routes as one gateway server sees them.
 func (b *builder) gatewayRoutes(vs *networkingv1.VirtualService, gs gatewayServer, port uint32) []proxy.Route {
-	var out []proxy.Route
-	for i, h := range vs.Spec.Http {
-		if h == nil {
-			continue
-		}
-		name := h.Name
-		if name == "" {
-			name = fmt.Sprintf("%s/%s#%d", vs.Namespace, vs.Name, i)
-		}
-		var matches []*networkingapi.HTTPMatchRequest
-		for _, m := range h.Match {
-			if m != nil && b.gatewayMatchApplies(m, vs.Namespace, gs.gw, port) {
-				matches = append(matches, m)
-			}
-		}
-		if len(h.Match) > 0 && len(matches) == 0 {
-			continue
-		}
-		r, ok := b.httpAction(vs, h, port)
-		if !ok {
-			continue
-		}
-		r.Name = name
-		if len(matches) == 0 {
-			out = append(out, r)
-			continue
-		}
-		for _, m := range matches {
-			rm := r
-			rm.Match = routeMatch(m)
-			out = append(out, rm)
-		}
-	}
+	out := b.routesOf(vs, port, func(m *networkingapi.HTTPMatchRequest) bool {
+		return b.gatewayMatchApplies(m, vs.Namespace, gs.gw, port)
+	})
 	if len(vs.Spec.Tcp) > 0 || len(vs.Spec.Tls) > 0 {
 		b.warnf("VirtualService %s/%s: tcp and tls routes are not served by the edge proxy; ignored", vs.Namespace, vs.Name)
 	}

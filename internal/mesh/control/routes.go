@@ -111,6 +111,15 @@ func (b *builder) httpRoutes(svc *service, sp *servicePort) []proxy.Route {
 // vsRoutes are a VirtualService's HTTP routes, as a sidecar sees them,
 // for requests that came on port.
 func (b *builder) vsRoutes(vs *networkingv1.VirtualService, port uint32) []proxy.Route {
+	return b.routesOf(vs, port, func(m *networkingapi.HTTPMatchRequest) bool {
+		return b.matchApplies(m.Port, m.SourceLabels, m.SourceNamespace, m.Gateways, vs.Namespace, port)
+	})
+}
+
+// routesOf are vs's HTTP routes for requests that came on port, keeping
+// the matches whose proxy-side conditions hold (applies); an HTTP route
+// all of whose matches were dropped is left out.
+func (b *builder) routesOf(vs *networkingv1.VirtualService, port uint32, applies func(*networkingapi.HTTPMatchRequest) bool) []proxy.Route {
 	var out []proxy.Route
 	for i, h := range vs.Spec.Http {
 		if h == nil {
@@ -122,7 +131,7 @@ func (b *builder) vsRoutes(vs *networkingv1.VirtualService, port uint32) []proxy
 		}
 		var matches []*networkingapi.HTTPMatchRequest
 		for _, m := range h.Match {
-			if m != nil && b.matchApplies(m.Port, m.SourceLabels, m.SourceNamespace, m.Gateways, vs.Namespace, port) {
+			if m != nil && applies(m) {
 				matches = append(matches, m)
 			}
 		}
