@@ -137,20 +137,18 @@ func validateAuthorizationPolicy(ap *security.AuthorizationPolicy) field.ErrorLi
 	return errs
 }
 
-func validateSource(s *security.Source, p *field.Path) field.ErrorList {
+// valueList is one of a rule's string lists and how its values are checked
+// (check returns what is wrong with a value, or "").
+type valueList struct {
+	name  string
+	vals  []string
+	check func(string) string
+}
+
+// validateLists checks every value of lists (none may be empty) and
+// returns how many values there were.
+func validateLists(p *field.Path, lists []valueList) (int, field.ErrorList) {
 	var errs field.ErrorList
-	lists := []struct {
-		name string
-		vals []string
-		ips  bool
-	}{
-		{"principals", s.Principals, false}, {"notPrincipals", s.NotPrincipals, false},
-		{"requestPrincipals", s.RequestPrincipals, false}, {"notRequestPrincipals", s.NotRequestPrincipals, false},
-		{"namespaces", s.Namespaces, false}, {"notNamespaces", s.NotNamespaces, false},
-		{"serviceAccounts", s.ServiceAccounts, false}, {"notServiceAccounts", s.NotServiceAccounts, false},
-		{"ipBlocks", s.IpBlocks, true}, {"notIpBlocks", s.NotIpBlocks, true},
-		{"remoteIpBlocks", s.RemoteIpBlocks, true}, {"notRemoteIpBlocks", s.NotRemoteIpBlocks, true},
-	}
 	set := 0
 	for _, l := range lists {
 		set += len(l.vals)
@@ -158,17 +156,42 @@ func validateSource(s *security.Source, p *field.Path) field.ErrorList {
 			vp := p.Child(l.name).Index(i)
 			if v == "" {
 				errs = append(errs, field.Required(vp, "value must not be empty"))
-				continue
-			}
-			if l.ips {
-				if _, err := netip.ParsePrefix(v); err != nil {
-					if _, err := netip.ParseAddr(v); err != nil {
-						errs = append(errs, field.Invalid(vp, v, "must be an IP address or CIDR"))
-					}
+			} else if l.check != nil {
+				if msg := l.check(v); msg != "" {
+					errs = append(errs, field.Invalid(vp, v, msg))
 				}
 			}
 		}
 	}
+	return set, errs
+}
+
+func checkIPOrCIDR(v string) string {
+	if _, err := netip.ParsePrefix(v); err == nil {
+		return ""
+	}
+	if _, err := netip.ParseAddr(v); err == nil {
+		return ""
+	}
+	return "must be an IP address or CIDR"
+}
+
+func checkPort(v string) string {
+	if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 65535 {
+		return "must be a port number in the range 0..65535"
+	}
+	return ""
+}
+
+func validateSource(s *security.Source, p *field.Path) field.ErrorList {
+	set, errs := validateLists(p, []valueList{
+		{"principals", s.Principals, nil}, {"notPrincipals", s.NotPrincipals, nil},
+		{"requestPrincipals", s.RequestPrincipals, nil}, {"notRequestPrincipals", s.NotRequestPrincipals, nil},
+		{"namespaces", s.Namespaces, nil}, {"notNamespaces", s.NotNamespaces, nil},
+		{"serviceAccounts", s.ServiceAccounts, nil}, {"notServiceAccounts", s.NotServiceAccounts, nil},
+		{"ipBlocks", s.IpBlocks, checkIPOrCIDR}, {"notIpBlocks", s.NotIpBlocks, checkIPOrCIDR},
+		{"remoteIpBlocks", s.RemoteIpBlocks, checkIPOrCIDR}, {"notRemoteIpBlocks", s.NotRemoteIpBlocks, checkIPOrCIDR},
+	})
 	if set == 0 && len(s.TrustDomains)+len(s.NotTrustDomains) == 0 {
 		errs = append(errs, field.Required(p, "from.source must not be empty"))
 	}
@@ -179,33 +202,12 @@ func validateSource(s *security.Source, p *field.Path) field.ErrorList {
 }
 
 func validateOperation(o *security.Operation, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	lists := []struct {
-		name  string
-		vals  []string
-		ports bool
-	}{
-		{"hosts", o.Hosts, false}, {"notHosts", o.NotHosts, false},
-		{"ports", o.Ports, true}, {"notPorts", o.NotPorts, true},
-		{"methods", o.Methods, false}, {"notMethods", o.NotMethods, false},
-		{"paths", o.Paths, false}, {"notPaths", o.NotPaths, false},
-	}
-	set := 0
-	for _, l := range lists {
-		set += len(l.vals)
-		for i, v := range l.vals {
-			vp := p.Child(l.name).Index(i)
-			if v == "" {
-				errs = append(errs, field.Required(vp, "value must not be empty"))
-				continue
-			}
-			if l.ports {
-				if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 65535 {
-					errs = append(errs, field.Invalid(vp, v, "must be a port number in the range 0..65535"))
-				}
-			}
-		}
-	}
+	set, errs := validateLists(p, []valueList{
+		{"hosts", o.Hosts, nil}, {"notHosts", o.NotHosts, nil},
+		{"ports", o.Ports, checkPort}, {"notPorts", o.NotPorts, checkPort},
+		{"methods", o.Methods, nil}, {"notMethods", o.NotMethods, nil},
+		{"paths", o.Paths, nil}, {"notPaths", o.NotPaths, nil},
+	})
 	if set == 0 {
 		errs = append(errs, field.Required(p, "to.operation must not be empty"))
 	}
