@@ -67,7 +67,7 @@ func validateVirtualService(vs *networking.VirtualService) field.ErrorList {
 		if len(r.Route) == 0 {
 			errs = append(errs, field.Required(rp.Child("route"), "TCP route is required"))
 		}
-		errs = append(errs, validateRouteDestinations(r.Route, rp.Child("route"))...)
+		errs = append(errs, validateDestinations(r.Route, rp.Child("route"))...)
 	}
 	for i, r := range vs.Tls {
 		rp := p.Child("tls").Index(i)
@@ -86,7 +86,7 @@ func validateVirtualService(vs *networking.VirtualService) field.ErrorList {
 		if len(r.Route) == 0 {
 			errs = append(errs, field.Required(rp.Child("route"), "TLS route is required"))
 		}
-		errs = append(errs, validateRouteDestinations(r.Route, rp.Child("route"))...)
+		errs = append(errs, validateDestinations(r.Route, rp.Child("route"))...)
 	}
 	for i, ns := range vs.ExportTo {
 		errs = append(errs, validateExportTo(ns, p.Child("exportTo").Index(i))...)
@@ -150,7 +150,7 @@ func validateHTTPRoute(r *networking.HTTPRoute, delegate bool, p *field.Path) fi
 	for i, m := range r.Match {
 		errs = append(errs, validateHTTPMatch(m, p.Child("match").Index(i))...)
 	}
-	errs = append(errs, validateHTTPRouteDestinations(r.Route, p.Child("route"))...)
+	errs = append(errs, validateDestinations(r.Route, p.Child("route"))...)
 	errs = append(errs, validateDuration(r.Timeout, p.Child("timeout"))...)
 	errs = append(errs, validateRetries(r.Retries, p.Child("retries"))...)
 	errs = append(errs, validateFault(r.Fault, p.Child("fault"))...)
@@ -260,37 +260,28 @@ func validateStringMatch(m *networking.StringMatch, p *field.Path) field.ErrorLi
 	return nil
 }
 
-func validateHTTPRouteDestinations(ds []*networking.HTTPRouteDestination, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	var total int64
-	for i, d := range ds {
-		dp := p.Index(i)
-		if d == nil {
-			errs = append(errs, field.Required(dp, "route destination may not be null"))
-			continue
-		}
-		errs = append(errs, validateDestination(d.Destination, dp.Child("destination"))...)
-		errs = append(errs, validateWeight(d.Weight, dp.Child("weight"))...)
-		total += int64(d.Weight)
-	}
-	if len(ds) > 1 && total == 0 {
-		errs = append(errs, field.Invalid(p, "", "total destination weight = 0"))
-	}
-	return errs
+// weightedDestination is an HTTP or TCP/TLS route destination.
+type weightedDestination interface {
+	comparable
+	GetDestination() *networking.Destination
+	GetWeight() int32
 }
 
-func validateRouteDestinations(ds []*networking.RouteDestination, p *field.Path) field.ErrorList {
+// validateDestinations checks each destination and its weight; several
+// destinations may not all weigh 0.
+func validateDestinations[D weightedDestination](ds []D, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	var total int64
+	var null D
 	for i, d := range ds {
 		dp := p.Index(i)
-		if d == nil {
+		if d == null {
 			errs = append(errs, field.Required(dp, "route destination may not be null"))
 			continue
 		}
-		errs = append(errs, validateDestination(d.Destination, dp.Child("destination"))...)
-		errs = append(errs, validateWeight(d.Weight, dp.Child("weight"))...)
-		total += int64(d.Weight)
+		errs = append(errs, validateDestination(d.GetDestination(), dp.Child("destination"))...)
+		errs = append(errs, validateWeight(d.GetWeight(), dp.Child("weight"))...)
+		total += int64(d.GetWeight())
 	}
 	if len(ds) > 1 && total == 0 {
 		errs = append(errs, field.Invalid(p, "", "total destination weight = 0"))
