@@ -387,7 +387,11 @@ func (s *Server) fetchIdentity(ctx context.Context, p *proxyState, pod *corev1.P
 		}
 		if err != nil {
 			s.log.Warn("no workload identity yet; will retry", "pod", pod.Namespace+"/"+pod.Name, "err", err)
-			time.Sleep(time.Second)
+			select { // a pause before the next attempt
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		} else {
 			p.setIdentity(ident)
 		}
