@@ -139,6 +139,11 @@ func TestMeshedJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pod *corev1.Pod
+	t.Cleanup(func() {
+		if t.Failed() && pod != nil {
+			t.Logf("the job's pod when the test failed: %+v", pod.Status)
+		}
+	})
 	eventually(t, "the job's pod succeeds", func(ctx context.Context) (bool, error) {
 		pods, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "job-name=meshed"})
 		if err != nil || len(pods.Items) == 0 {
